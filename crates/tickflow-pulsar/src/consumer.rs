@@ -1,0 +1,187 @@
+use std::time::Duration;
+
+use futures::StreamExt;
+use tickflow_schema::{SchemaError, Tick};
+
+use crate::{InitialPosition, Namespace, PulsarClient, PulsarError, SubscriptionType, TopicName};
+
+/// Which topics a consumer reads.
+#[derive(Debug, Clone)]
+pub enum TopicSelection {
+    /// These topics.
+    Topics(Vec<TopicName>),
+    /// Every topic of the namespaces whose local name matches `pattern` (a regex over the full
+    /// name), re-checked every `refresh` so new topics are picked up without a restart.
+    Pattern {
+        /// Namespaces to look in.
+        namespaces: Vec<Namespace>,
+        /// Regex over the full topic name.
+        pattern: String,
+        /// How often to look for new topics.
+        refresh: Duration,
+    },
+}
+
+/// What to subscribe to and how.
+#[derive(Debug, Clone)]
+pub struct ConsumerSpec {
+    /// The topics.
+    pub topics: TopicSelection,
+    /// Subscription name (durable).
+    pub subscription: String,
+    /// How messages spread over the subscription's consumers.
+    pub sub_type: SubscriptionType,
+    /// Where a new subscription starts.
+    pub initial_position: InitialPosition,
+    /// Consumer name shown in broker stats.
+    pub consumer_name: Option<String>,
+}
+
+/// The stored entry a message belongs to. With producer batching, many messages share an entry,
+/// and acking any one of them acks the whole entry in this client (`PULSAR.md` §3.8): ack an entry
+/// only when every message of it has been processed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EntryId {
+    /// The topic (a partition's own name for partitioned topics).
+    pub topic: String,
+    /// Ledger.
+    pub ledger: u64,
+    /// Entry.
+    pub entry: u64,
+}
+
+/// One received message.
+pub struct Delivery {
+    message: pulsar::consumer::Message<Vec<u8>>,
+    /// The decoded tick, or why the payload is not one (skip and count it, or dead-letter it).
+    pub tick: Result<Tick, SchemaError>,
+}
+
+impl std::fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Delivery")
+            .field("topic", &self.message.topic)
+            .field("entry", &self.entry())
+            .field("batch_index", &self.batch_index())
+            .field("tick", &self.tick)
+            .finish()
+    }
+}
+
+impl Delivery {
+    /// The topic it came from.
+    pub fn topic(&self) -> &str {
+        &self.message.topic
+    }
+
+    /// The stored entry.
+    pub fn entry(&self) -> EntryId {
+        let id = self.message.message_id();
+        EntryId { topic: self.message.topic.clone(), ledger: id.ledger_id, entry: id.entry_id }
+    }
+
+    /// Position within its batch (0 when not batched).
+    pub fn batch_index(&self) -> u32 {
+        self.message.message_id().batch_index.and_then(|i| u32::try_from(i).ok()).unwrap_or(0)
+    }
+
+    /// How many messages its entry holds (1 when not batched).
+    pub fn batch_size(&self) -> u32 {
+        self.message.message_id.batch_size.and_then(|n| u32::try_from(n).ok()).unwrap_or(1)
+    }
+
+    /// The message key (the canonical symbol for tickflow's producers).
+    pub fn key(&self) -> Option<&str> {
+        self.message.metadata().partition_key.as_deref()
+    }
+
+    /// The Pulsar event time in ms, when set.
+    pub fn event_time_ms(&self) -> Option<u64> {
+        self.message.metadata().event_time
+    }
+
+    /// The raw payload.
+    pub fn payload(&self) -> &[u8] {
+        &self.message.payload.data
+    }
+}
+
+/// Receives ticks on a subscription. Reconnects as the client does: for ever, capped backoff.
+pub struct TickConsumer {
+    inner: pulsar::Consumer<Vec<u8>, pulsar::TokioExecutor>,
+}
+
+impl std::fmt::Debug for TickConsumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TickConsumer").field("subscription", &self.inner.subscription()).finish_non_exhaustive()
+    }
+}
+
+impl TickConsumer {
+    pub(crate) async fn build(client: &PulsarClient, spec: ConsumerSpec) -> Result<Self, PulsarError> {
+        let options = pulsar::ConsumerOptions {
+            receiver_queue_size: Some(client.config().receiver_queue.max(1)),
+            initial_position: match spec.initial_position {
+                InitialPosition::Earliest => pulsar::consumer::InitialPosition::Earliest,
+                InitialPosition::Latest => pulsar::consumer::InitialPosition::Latest,
+            },
+            durable: Some(true),
+            ..Default::default()
+        };
+        let mut builder = client
+            .raw()
+            .consumer()
+            .with_subscription(spec.subscription)
+            .with_subscription_type(spec.sub_type.into())
+            .with_batch_size(client.config().receiver_queue.max(1))
+            .with_options(options);
+        if let Some(name) = spec.consumer_name {
+            builder = builder.with_consumer_name(name);
+        }
+        builder = match spec.topics {
+            TopicSelection::Topics(topics) => builder.with_topics(topics.iter().map(ToString::to_string)),
+            TopicSelection::Pattern { namespaces, pattern, refresh } => {
+                let regex = regex::Regex::new(&pattern).map_err(|e| PulsarError::Client {
+                    op: "compile topic pattern",
+                    source: pulsar::Error::Custom(e.to_string()),
+                })?;
+                let mut b = builder.with_topic_regex(regex).with_topic_refresh(refresh);
+                for ns in namespaces {
+                    b = b.with_lookup_namespace(ns.qualified());
+                }
+                b
+            }
+        };
+        let inner = builder.build().await.map_err(PulsarError::client("subscribe"))?;
+        Ok(Self { inner })
+    }
+
+    /// The next message; `None` when the consumer was closed.
+    pub async fn next(&mut self) -> Option<Result<Delivery, PulsarError>> {
+        let msg = self.inner.next().await?;
+        Some(msg.map_err(PulsarError::client("receive")).map(|message| {
+            let tick = Tick::decode(&message.payload.data);
+            Delivery { message, tick }
+        }))
+    }
+
+    /// Acknowledges a delivery, and with it (in this client) its whole batch entry.
+    pub async fn ack(&mut self, delivery: &Delivery) -> Result<(), PulsarError> {
+        self.inner.ack(&delivery.message).await.map_err(|e| PulsarError::Client { op: "ack", source: e.into() })
+    }
+
+    /// Asks for a delivery to be redelivered (immediately: this client has no nack delay).
+    pub async fn nack(&mut self, delivery: &Delivery) -> Result<(), PulsarError> {
+        self.inner.nack(&delivery.message).await.map_err(|e| PulsarError::Client { op: "nack", source: e.into() })
+    }
+
+    /// The topics currently subscribed (after pattern expansion).
+    pub fn topics(&self) -> Vec<String> {
+        self.inner.topics()
+    }
+
+    /// Closes the consumer on the broker.
+    pub async fn close(mut self) -> Result<(), PulsarError> {
+        self.inner.close().await.map_err(PulsarError::client("close consumer"))
+    }
+}
