@@ -4,6 +4,7 @@
 #   scripts/pulsar.sh fetch   download and unpack the server distribution into the cache
 #   scripts/pulsar.sh start   start a standalone broker on 127.0.0.1 (no functions worker), wait until healthy
 #   scripts/pulsar.sh stop    stop the broker this checkout started, by its PID
+#   scripts/pulsar.sh kill    SIGKILL it (tests use this to crash the broker mid-stream)
 #   scripts/pulsar.sh status  say whether it runs
 #
 # Ports come from PULSAR_BROKER_PORT (6650), PULSAR_WEB_PORT (8080) and PULSAR_BOOKIE_PORT (3181).
@@ -98,6 +99,12 @@ case "${1:-}" in
   fetch) fetch ;;
   start) start ;;
   stop) stop_pid "$PIDFILE" pulsar ;;
+  kill)
+    pid_alive "$PIDFILE" || die "no pulsar started by this checkout is running"
+    pid=$(cat "$PIDFILE"); log "killing pulsar (pid $pid) with SIGKILL"
+    kill -KILL "$pid"
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+    rm -f "$PIDFILE" ;;
   status) if pid_alive "$PIDFILE" && healthy; then echo "pulsar running (pid $(cat "$PIDFILE")), healthy"; else echo "pulsar not running"; exit 1; fi ;;
-  *) die "usage: scripts/pulsar.sh fetch|start|stop|status" ;;
+  *) die "usage: scripts/pulsar.sh fetch|start|stop|kill|status" ;;
 esac

@@ -23,7 +23,9 @@ pub enum Created {
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
     /// The admin endpoint could not be reached.
-    #[error("cannot reach the Pulsar admin API at {url}: {source}; check that the broker runs (`make infra`) and the admin URL is right")]
+    #[error(
+        "cannot reach the Pulsar admin API at {url}: {source}; check that the broker runs (`make infra`) and the admin URL is right"
+    )]
     Unreachable {
         /// The URL called.
         url: String,
@@ -60,7 +62,9 @@ impl AdminError {
     pub fn is_retryable(&self) -> bool {
         match self {
             AdminError::Unreachable { .. } => true,
-            AdminError::Status { status, .. } => status.is_server_error() || *status == StatusCode::TOO_MANY_REQUESTS,
+            AdminError::Status { status, .. } => {
+                status.is_server_error() || *status == StatusCode::TOO_MANY_REQUESTS
+            }
             AdminError::Decode { .. } => false,
         }
     }
@@ -129,17 +133,33 @@ impl AdminClient {
             .timeout(Duration::from_secs(30))
             .connect_timeout(Duration::from_secs(5))
             .build()
-            .map_err(|source| AdminError::Unreachable { url: admin_url.to_owned(), source })?;
-        Ok(Self { http, base: format!("{}/admin/v2", admin_url.trim_end_matches('/')) })
+            .map_err(|source| AdminError::Unreachable {
+                url: admin_url.to_owned(),
+                source,
+            })?;
+        Ok(Self {
+            http,
+            base: format!("{}/admin/v2", admin_url.trim_end_matches('/')),
+        })
     }
 
-    async fn call(&self, method: Method, path: &str, body: Option<String>) -> Result<reqwest::Response, AdminError> {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<String>,
+    ) -> Result<reqwest::Response, AdminError> {
         let url = format!("{}/{}", self.base, path);
         let mut req = self.http.request(method.clone(), &url);
         if let Some(body) = body {
-            req = req.header(reqwest::header::CONTENT_TYPE, "application/json").body(body);
+            req = req
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body);
         }
-        let resp = req.send().await.map_err(|source| AdminError::Unreachable { url: url.clone(), source })?;
+        let resp = req.send().await.map_err(|source| AdminError::Unreachable {
+            url: url.clone(),
+            source,
+        })?;
         if resp.status().is_success() {
             return Ok(resp);
         }
@@ -149,7 +169,12 @@ impl AdminClient {
             .ok()
             .and_then(|v| v.get("reason").and_then(|r| r.as_str()).map(str::to_owned))
             .unwrap_or(text);
-        Err(AdminError::Status { method, url, status, body: reason.chars().take(300).collect() })
+        Err(AdminError::Status {
+            method,
+            url,
+            status,
+            body: reason.chars().take(300).collect(),
+        })
     }
 
     async fn create(&self, path: &str, body: Option<String>) -> Result<Created, AdminError> {
@@ -159,7 +184,9 @@ impl AdminClient {
         loop {
             match self.call(Method::PUT, path, body.clone()).await {
                 Ok(_) => return Ok(Created::New),
-                Err(e) if e.status() == Some(StatusCode::CONFLICT) => return Ok(Created::AlreadyExisted),
+                Err(e) if e.status() == Some(StatusCode::CONFLICT) => {
+                    return Ok(Created::AlreadyExisted);
+                }
                 Err(e) if attempt < 3 && e.status().is_some_and(|s| s.is_server_error()) => {
                     attempt += 1;
                     tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
@@ -172,12 +199,16 @@ impl AdminClient {
     async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, AdminError> {
         let resp = self.call(Method::GET, path, None).await?;
         let url = resp.url().to_string();
-        resp.json().await.map_err(|source| AdminError::Decode { url, source })
+        resp.json()
+            .await
+            .map_err(|source| AdminError::Decode { url, source })
     }
 
     /// `ok` when the broker can produce and consume (a real round trip on a heartbeat topic).
     pub async fn health(&self) -> Result<(), AdminError> {
-        self.call(Method::GET, "brokers/health", None).await.map(|_| ())
+        self.call(Method::GET, "brokers/health", None)
+            .await
+            .map(|_| ())
     }
 
     /// The clusters the broker knows (`["standalone"]` on a standalone).
@@ -186,7 +217,11 @@ impl AdminClient {
     }
 
     /// Creates the `market-data` tenant, allowed on `clusters`.
-    pub async fn create_tenant(&self, tenant: &str, clusters: &[String]) -> Result<Created, AdminError> {
+    pub async fn create_tenant(
+        &self,
+        tenant: &str,
+        clusters: &[String],
+    ) -> Result<Created, AdminError> {
         let body = serde_json::json!({ "adminRoles": [], "allowedClusters": clusters }).to_string();
         self.create(&format!("tenants/{tenant}"), Some(body)).await
     }
@@ -198,7 +233,8 @@ impl AdminClient {
 
     /// Creates a namespace of [`TENANT`].
     pub async fn create_namespace(&self, ns: Namespace) -> Result<Created, AdminError> {
-        self.create(&format!("namespaces/{}", ns.qualified()), None).await
+        self.create(&format!("namespaces/{}", ns.qualified()), None)
+            .await
     }
 
     /// Lists the namespaces of [`TENANT`] (`market-data/realtime`, ...).
@@ -207,48 +243,84 @@ impl AdminClient {
     }
 
     /// Sets how long acknowledged messages are kept.
-    pub async fn set_retention(&self, ns: Namespace, retention: Retention) -> Result<(), AdminError> {
+    pub async fn set_retention(
+        &self,
+        ns: Namespace,
+        retention: Retention,
+    ) -> Result<(), AdminError> {
         let body = serde_json::to_string(&retention).unwrap_or_default();
-        self.call(Method::POST, &format!("namespaces/{}/retention", ns.qualified()), Some(body)).await.map(|_| ())
+        self.call(
+            Method::POST,
+            &format!("namespaces/{}/retention", ns.qualified()),
+            Some(body),
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Reads the retention policy.
     pub async fn retention(&self, ns: Namespace) -> Result<Retention, AdminError> {
-        self.get_json(&format!("namespaces/{}/retention", ns.qualified())).await
+        self.get_json(&format!("namespaces/{}/retention", ns.qualified()))
+            .await
     }
 
     /// Turns broker-side deduplication on or off.
     pub async fn set_deduplication(&self, ns: Namespace, enabled: bool) -> Result<(), AdminError> {
-        self.call(Method::POST, &format!("namespaces/{}/deduplication", ns.qualified()), Some(enabled.to_string()))
-            .await
-            .map(|_| ())
+        self.call(
+            Method::POST,
+            &format!("namespaces/{}/deduplication", ns.qualified()),
+            Some(enabled.to_string()),
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Sets the message time-to-live in seconds.
     pub async fn set_message_ttl(&self, ns: Namespace, seconds: u32) -> Result<(), AdminError> {
-        self.call(Method::POST, &format!("namespaces/{}/messageTTL", ns.qualified()), Some(seconds.to_string()))
-            .await
-            .map(|_| ())
+        self.call(
+            Method::POST,
+            &format!("namespaces/{}/messageTTL", ns.qualified()),
+            Some(seconds.to_string()),
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Creates a non-partitioned topic.
     pub async fn create_topic(&self, topic: &TopicName) -> Result<Created, AdminError> {
-        self.create(&format!("persistent/{}", topic.rest_path()), None).await
+        self.create(&format!("persistent/{}", topic.rest_path()), None)
+            .await
     }
 
     /// Creates a partitioned topic.
-    pub async fn create_partitioned_topic(&self, topic: &TopicName, partitions: u32) -> Result<Created, AdminError> {
-        self.create(&format!("persistent/{}/partitions", topic.rest_path()), Some(partitions.to_string())).await
+    pub async fn create_partitioned_topic(
+        &self,
+        topic: &TopicName,
+        partitions: u32,
+    ) -> Result<Created, AdminError> {
+        self.create(
+            &format!("persistent/{}/partitions", topic.rest_path()),
+            Some(partitions.to_string()),
+        )
+        .await
     }
 
     /// Lists the persistent topics of a namespace (partitions as `...-partition-N`).
     pub async fn list_topics(&self, ns: Namespace) -> Result<Vec<String>, AdminError> {
-        self.get_json(&format!("persistent/{}", ns.qualified())).await
+        self.get_json(&format!("persistent/{}", ns.qualified()))
+            .await
     }
 
     /// Deletes a topic, even with clients attached when `force`. A missing topic is not an error.
     pub async fn delete_topic(&self, topic: &TopicName, force: bool) -> Result<(), AdminError> {
-        match self.call(Method::DELETE, &format!("persistent/{}?force={force}", topic.rest_path()), None).await {
+        match self
+            .call(
+                Method::DELETE,
+                &format!("persistent/{}?force={force}", topic.rest_path()),
+                None,
+            )
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) if e.status() == Some(StatusCode::NOT_FOUND) => Ok(()),
             Err(e) => Err(e),
@@ -257,7 +329,8 @@ impl AdminClient {
 
     /// The topic's stats.
     pub async fn topic_stats(&self, topic: &TopicName) -> Result<TopicStats, AdminError> {
-        self.get_json(&format!("persistent/{}/stats", topic.rest_path())).await
+        self.get_json(&format!("persistent/{}/stats", topic.rest_path()))
+            .await
     }
 }
 
@@ -271,11 +344,20 @@ impl AdminClient {
         for ns in Namespace::ALL {
             self.create_namespace(ns).await?;
         }
-        let week = Retention { retention_time_in_minutes: 7 * 24 * 60, retention_size_in_mb: 10 * 1024 };
+        let week = Retention {
+            retention_time_in_minutes: 7 * 24 * 60,
+            retention_size_in_mb: 10 * 1024,
+        };
         self.set_retention(Namespace::Realtime, week).await?;
         self.set_retention(Namespace::Control, week).await?;
-        self.set_retention(Namespace::Historical, Retention { retention_time_in_minutes: -1, retention_size_in_mb: -1 })
-            .await?;
+        self.set_retention(
+            Namespace::Historical,
+            Retention {
+                retention_time_in_minutes: -1,
+                retention_size_in_mb: -1,
+            },
+        )
+        .await?;
         self.set_deduplication(Namespace::Historical, true).await?;
         Ok(())
     }

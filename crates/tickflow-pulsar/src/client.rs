@@ -65,13 +65,26 @@ impl PulsarClient {
         let waited = config.connect_timeout();
         let inner = match tokio::time::timeout(waited, build).await {
             Ok(Ok(inner)) => inner,
-            Ok(Err(e)) => return Err(PulsarError::Unreachable { url, waited, reason: e.to_string() }),
+            Ok(Err(e)) => {
+                return Err(PulsarError::Unreachable {
+                    url,
+                    waited,
+                    reason: e.to_string(),
+                });
+            }
             Err(_) => {
                 let reason = probe(&hostport).await;
-                return Err(PulsarError::Unreachable { url, waited, reason });
+                return Err(PulsarError::Unreachable {
+                    url,
+                    waited,
+                    reason,
+                });
             }
         };
-        let host = hostname::get().ok().and_then(|h| h.into_string().ok()).unwrap_or_else(|| "host".into());
+        let host = hostname::get()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_else(|| "host".into());
         let random = uuid::Uuid::new_v4().simple().to_string();
         let producer_prefix = format!("{service}-{host}-{}-{}", std::process::id(), &random[..8]);
         Ok(Self {
@@ -96,7 +109,11 @@ impl PulsarClient {
     /// broker-side deduplication never mistakes a restarted producer's messages (whose sequence
     /// ids restart at 0 in this client) for duplicates.
     pub fn next_producer_name(&self) -> String {
-        format!("{}-{}", self.producer_prefix, self.producers.fetch_add(1, Ordering::Relaxed))
+        format!(
+            "{}-{}",
+            self.producer_prefix,
+            self.producers.fetch_add(1, Ordering::Relaxed)
+        )
     }
 
     /// A producer for one topic: LZ4, batched, keyed by symbol, blocking when its queue is full.
@@ -132,8 +149,15 @@ impl PulsarClient {
 
 /// Why a TCP connection to the broker fails, for the start-up error.
 async fn probe(hostport: &str) -> String {
-    match tokio::time::timeout(Duration::from_secs(3), tokio::net::TcpStream::connect(hostport)).await {
-        Ok(Ok(_)) => "the port accepts connections but the Pulsar handshake did not complete".into(),
+    match tokio::time::timeout(
+        Duration::from_secs(3),
+        tokio::net::TcpStream::connect(hostport),
+    )
+    .await
+    {
+        Ok(Ok(_)) => {
+            "the port accepts connections but the Pulsar handshake did not complete".into()
+        }
         Ok(Err(e)) => e.to_string(),
         Err(_) => "connecting timed out".into(),
     }

@@ -77,17 +77,29 @@ impl Delivery {
     /// The stored entry.
     pub fn entry(&self) -> EntryId {
         let id = self.message.message_id();
-        EntryId { topic: self.message.topic.clone(), ledger: id.ledger_id, entry: id.entry_id }
+        EntryId {
+            topic: self.message.topic.clone(),
+            ledger: id.ledger_id,
+            entry: id.entry_id,
+        }
     }
 
     /// Position within its batch (0 when not batched).
     pub fn batch_index(&self) -> u32 {
-        self.message.message_id().batch_index.and_then(|i| u32::try_from(i).ok()).unwrap_or(0)
+        self.message
+            .message_id()
+            .batch_index
+            .and_then(|i| u32::try_from(i).ok())
+            .unwrap_or(0)
     }
 
     /// How many messages its entry holds (1 when not batched).
     pub fn batch_size(&self) -> u32 {
-        self.message.message_id.batch_size.and_then(|n| u32::try_from(n).ok()).unwrap_or(1)
+        self.message
+            .message_id
+            .batch_size
+            .and_then(|n| u32::try_from(n).ok())
+            .unwrap_or(1)
     }
 
     /// The message key (the canonical symbol for tickflow's producers).
@@ -113,12 +125,17 @@ pub struct TickConsumer {
 
 impl std::fmt::Debug for TickConsumer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TickConsumer").field("subscription", &self.inner.subscription()).finish_non_exhaustive()
+        f.debug_struct("TickConsumer")
+            .field("subscription", &self.inner.subscription())
+            .finish_non_exhaustive()
     }
 }
 
 impl TickConsumer {
-    pub(crate) async fn build(client: &PulsarClient, spec: ConsumerSpec) -> Result<Self, PulsarError> {
+    pub(crate) async fn build(
+        client: &PulsarClient,
+        spec: ConsumerSpec,
+    ) -> Result<Self, PulsarError> {
         let options = pulsar::ConsumerOptions {
             receiver_queue_size: Some(client.config().receiver_queue.max(1)),
             initial_position: match spec.initial_position {
@@ -139,8 +156,14 @@ impl TickConsumer {
             builder = builder.with_consumer_name(name);
         }
         builder = match spec.topics {
-            TopicSelection::Topics(topics) => builder.with_topics(topics.iter().map(ToString::to_string)),
-            TopicSelection::Pattern { namespaces, pattern, refresh } => {
+            TopicSelection::Topics(topics) => {
+                builder.with_topics(topics.iter().map(ToString::to_string))
+            }
+            TopicSelection::Pattern {
+                namespaces,
+                pattern,
+                refresh,
+            } => {
                 let regex = regex::Regex::new(&pattern).map_err(|e| PulsarError::Client {
                     op: "compile topic pattern",
                     source: pulsar::Error::Custom(e.to_string()),
@@ -152,7 +175,10 @@ impl TickConsumer {
                 b
             }
         };
-        let inner = builder.build().await.map_err(PulsarError::client("subscribe"))?;
+        let inner = builder
+            .build()
+            .await
+            .map_err(PulsarError::client("subscribe"))?;
         Ok(Self { inner })
     }
 
@@ -167,12 +193,24 @@ impl TickConsumer {
 
     /// Acknowledges a delivery, and with it (in this client) its whole batch entry.
     pub async fn ack(&mut self, delivery: &Delivery) -> Result<(), PulsarError> {
-        self.inner.ack(&delivery.message).await.map_err(|e| PulsarError::Client { op: "ack", source: e.into() })
+        self.inner
+            .ack(&delivery.message)
+            .await
+            .map_err(|e| PulsarError::Client {
+                op: "ack",
+                source: e.into(),
+            })
     }
 
     /// Asks for a delivery to be redelivered (immediately: this client has no nack delay).
     pub async fn nack(&mut self, delivery: &Delivery) -> Result<(), PulsarError> {
-        self.inner.nack(&delivery.message).await.map_err(|e| PulsarError::Client { op: "nack", source: e.into() })
+        self.inner
+            .nack(&delivery.message)
+            .await
+            .map_err(|e| PulsarError::Client {
+                op: "nack",
+                source: e.into(),
+            })
     }
 
     /// The topics currently subscribed (after pattern expansion).
@@ -182,6 +220,9 @@ impl TickConsumer {
 
     /// Closes the consumer on the broker.
     pub async fn close(mut self) -> Result<(), PulsarError> {
-        self.inner.close().await.map_err(PulsarError::client("close consumer"))
+        self.inner
+            .close()
+            .await
+            .map_err(PulsarError::client("close consumer"))
     }
 }

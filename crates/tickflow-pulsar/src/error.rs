@@ -51,6 +51,9 @@ impl PulsarError {
     /// Whether trying again later may succeed (a broker restart, a timeout), as opposed to a
     /// configuration or programming error that will fail the same way.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, PulsarError::Unreachable { .. } | PulsarError::Client { .. })
+        matches!(
+            self,
+            PulsarError::Unreachable { .. } | PulsarError::Client { .. }
+        )
     }
 }

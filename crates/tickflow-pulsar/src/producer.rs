@@ -26,7 +26,9 @@ pub struct TickProducer {
 
 impl std::fmt::Debug for TickProducer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TickProducer").field("topic", &self.topic.to_string()).finish_non_exhaustive()
+        f.debug_struct("TickProducer")
+            .field("topic", &self.topic.to_string())
+            .finish_non_exhaustive()
     }
 }
 
@@ -45,7 +47,8 @@ impl TickProducer {
     pub async fn send(
         &mut self,
         tick: &Tick,
-    ) -> Result<impl Future<Output = Result<MessageId, PulsarError>> + Send + 'static, PulsarError> {
+    ) -> Result<impl Future<Output = Result<MessageId, PulsarError>> + Send + use<>, PulsarError>
+    {
         if let Some((source, symbol, kind)) = self.topic.data_parts() {
             if tick.source() != source || tick.symbol() != symbol || tick.kind() != kind {
                 return Err(PulsarError::TopicMismatch {
@@ -62,22 +65,37 @@ impl TickProducer {
             event_time: Some(tick.event_time().as_millis_u64()),
             ..Default::default()
         };
-        let receipt = self.inner.send_non_blocking(message).await.map_err(PulsarError::client("send"))?;
+        let receipt = self
+            .inner
+            .send_non_blocking(message)
+            .await
+            .map_err(PulsarError::client("send"))?;
         Ok(async move {
-            let receipt = receipt.await.map_err(PulsarError::client("await send receipt"))?;
+            let receipt = receipt
+                .await
+                .map_err(PulsarError::client("await send receipt"))?;
             let id = receipt.message_id.unwrap_or_default();
-            Ok(MessageId { ledger: id.ledger_id, entry: id.entry_id })
+            Ok(MessageId {
+                ledger: id.ledger_id,
+                entry: id.entry_id,
+            })
         })
     }
 
     /// Sends what is batched now instead of waiting for the batch to fill or linger out.
     pub async fn flush(&mut self) -> Result<(), PulsarError> {
-        self.inner.send_batch().await.map_err(PulsarError::client("flush"))
+        self.inner
+            .send_batch()
+            .await
+            .map_err(PulsarError::client("flush"))
     }
 
     /// Flushes and closes the producer on the broker.
     pub async fn close(mut self) -> Result<(), PulsarError> {
         self.flush().await?;
-        self.inner.close().await.map_err(PulsarError::client("close producer"))
+        self.inner
+            .close()
+            .await
+            .map_err(PulsarError::client("close producer"))
     }
 }

@@ -20,7 +20,11 @@ pub enum Namespace {
 
 impl Namespace {
     /// Every namespace.
-    pub const ALL: [Namespace; 3] = [Namespace::Realtime, Namespace::Historical, Namespace::Control];
+    pub const ALL: [Namespace; 3] = [
+        Namespace::Realtime,
+        Namespace::Historical,
+        Namespace::Control,
+    ];
 
     /// The namespace's own name, `realtime`.
     pub const fn as_str(self) -> &'static str {
@@ -60,7 +64,9 @@ pub enum TopicError {
     #[error("control topic name {0:?} must be 1 to 64 characters of a-z, 0-9 and '-'")]
     BadControlName(String),
     /// The text is not a tickflow topic name.
-    #[error("{0:?} is not a tickflow topic (persistent://market-data/<namespace>/<source>.<slug>.<kind>)")]
+    #[error(
+        "{0:?} is not a tickflow topic (persistent://market-data/<namespace>/<source>.<slug>.<kind>)"
+    )]
     NotATickflowTopic(String),
 }
 
@@ -75,7 +81,12 @@ pub struct TopicName {
 impl TopicName {
     /// The data topic for (namespace, source, symbol, kind):
     /// `persistent://market-data/realtime/kraken.btc-usd.trade`.
-    pub fn data(namespace: Namespace, source: Source, symbol: &Symbol, kind: TickKind) -> Result<Self, TopicError> {
+    pub fn data(
+        namespace: Namespace,
+        source: Source,
+        symbol: &Symbol,
+        kind: TickKind,
+    ) -> Result<Self, TopicError> {
         if namespace == Namespace::Control {
             return Err(TopicError::NotADataNamespace(namespace));
         }
@@ -87,7 +98,12 @@ impl TopicName {
     }
 
     /// Like [`TopicName::data`], validating the symbol text first.
-    pub fn for_symbol(namespace: Namespace, source: Source, symbol: &str, kind: TickKind) -> Result<Self, TopicError> {
+    pub fn for_symbol(
+        namespace: Namespace,
+        source: Source,
+        symbol: &str,
+        kind: TickKind,
+    ) -> Result<Self, TopicError> {
         Self::data(namespace, source, &Symbol::parse(symbol)?, kind)
     }
 
@@ -95,16 +111,26 @@ impl TopicName {
     pub fn control(name: &str) -> Result<Self, TopicError> {
         let ok = !name.is_empty()
             && name.len() <= 64
-            && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         if !ok {
             return Err(TopicError::BadControlName(name.to_owned()));
         }
-        Ok(Self { namespace: Namespace::Control, local: name.to_owned(), data: None })
+        Ok(Self {
+            namespace: Namespace::Control,
+            local: name.to_owned(),
+            data: None,
+        })
     }
 
     /// The dead-letter topic.
     pub fn dead_letters() -> Self {
-        Self { namespace: Namespace::Control, local: "dlq".to_owned(), data: None }
+        Self {
+            namespace: Namespace::Control,
+            local: "dlq".to_owned(),
+            data: None,
+        }
     }
 
     /// Parses a full name (as Pulsar reports it in messages and listings) back. Partition suffixes
@@ -169,7 +195,12 @@ impl TopicName {
 
 impl fmt::Display for TopicName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "persistent://{TENANT}/{}/{}", self.namespace.as_str(), self.local)
+        write!(
+            f,
+            "persistent://{TENANT}/{}/{}",
+            self.namespace.as_str(),
+            self.local
+        )
     }
 }
 
@@ -179,13 +210,40 @@ mod tests {
 
     #[test]
     fn builds_the_documented_names() {
-        let t = TopicName::for_symbol(Namespace::Realtime, Source::Kraken, "BTC/USD", TickKind::Trade).unwrap();
-        assert_eq!(t.to_string(), "persistent://market-data/realtime/kraken.btc-usd.trade");
-        let t = TopicName::for_symbol(Namespace::Historical, Source::Dukascopy, "eur/usd", TickKind::Quote).unwrap();
-        assert_eq!(t.to_string(), "persistent://market-data/historical/dukascopy.eur-usd.quote");
-        assert_eq!(t.rest_path(), "market-data/historical/dukascopy.eur-usd.quote");
-        assert_eq!(TopicName::dead_letters().to_string(), "persistent://market-data/control/dlq");
-        assert_eq!(TopicName::control("backfill-jobs").unwrap().to_string(), "persistent://market-data/control/backfill-jobs");
+        let t = TopicName::for_symbol(
+            Namespace::Realtime,
+            Source::Kraken,
+            "BTC/USD",
+            TickKind::Trade,
+        )
+        .unwrap();
+        assert_eq!(
+            t.to_string(),
+            "persistent://market-data/realtime/kraken.btc-usd.trade"
+        );
+        let t = TopicName::for_symbol(
+            Namespace::Historical,
+            Source::Dukascopy,
+            "eur/usd",
+            TickKind::Quote,
+        )
+        .unwrap();
+        assert_eq!(
+            t.to_string(),
+            "persistent://market-data/historical/dukascopy.eur-usd.quote"
+        );
+        assert_eq!(
+            t.rest_path(),
+            "market-data/historical/dukascopy.eur-usd.quote"
+        );
+        assert_eq!(
+            TopicName::dead_letters().to_string(),
+            "persistent://market-data/control/dlq"
+        );
+        assert_eq!(
+            TopicName::control("backfill-jobs").unwrap().to_string(),
+            "persistent://market-data/control/backfill-jobs"
+        );
     }
 
     #[test]
@@ -198,24 +256,71 @@ mod tests {
         ] {
             assert_eq!(TopicName::parse(s).unwrap().to_string(), s);
         }
-        let p = TopicName::parse("persistent://market-data/realtime/kraken.btc-usd.trade-partition-3").unwrap();
-        assert_eq!(p.to_string(), "persistent://market-data/realtime/kraken.btc-usd.trade");
+        let p =
+            TopicName::parse("persistent://market-data/realtime/kraken.btc-usd.trade-partition-3")
+                .unwrap();
+        assert_eq!(
+            p.to_string(),
+            "persistent://market-data/realtime/kraken.btc-usd.trade"
+        );
         let (src, sym, kind) = p.data_parts().unwrap();
-        assert_eq!((src, sym.as_str(), kind), (Source::Kraken, "BTC/USD", TickKind::Trade));
+        assert_eq!(
+            (src, sym.as_str(), kind),
+            (Source::Kraken, "BTC/USD", TickKind::Trade)
+        );
     }
 
     #[test]
     fn rejects_bad_symbols_and_foreign_names_with_typed_errors() {
-        let err = TopicName::for_symbol(Namespace::Realtime, Source::Kraken, "BTC/../USD", TickKind::Trade).unwrap_err();
+        let err = TopicName::for_symbol(
+            Namespace::Realtime,
+            Source::Kraken,
+            "BTC/../USD",
+            TickKind::Trade,
+        )
+        .unwrap_err();
         assert!(matches!(err, TopicError::Symbol(SymbolError::DotDot(_))));
-        let err = TopicName::for_symbol(Namespace::Realtime, Source::Kraken, "BTC/USD/EUR", TickKind::Trade).unwrap_err();
-        assert!(matches!(err, TopicError::Symbol(SymbolError::TooManySeparators(_))));
-        let err = TopicName::for_symbol(Namespace::Realtime, Source::Kraken, "BTC USD", TickKind::Trade).unwrap_err();
-        assert!(matches!(err, TopicError::Symbol(SymbolError::Whitespace(_))));
-        let err = TopicName::for_symbol(Namespace::Realtime, Source::Kraken, &"X".repeat(40), TickKind::Trade).unwrap_err();
-        assert!(matches!(err, TopicError::Symbol(SymbolError::TooLong { len: 40, .. })));
+        let err = TopicName::for_symbol(
+            Namespace::Realtime,
+            Source::Kraken,
+            "BTC/USD/EUR",
+            TickKind::Trade,
+        )
+        .unwrap_err();
+        assert!(matches!(
+            err,
+            TopicError::Symbol(SymbolError::TooManySeparators(_))
+        ));
+        let err = TopicName::for_symbol(
+            Namespace::Realtime,
+            Source::Kraken,
+            "BTC USD",
+            TickKind::Trade,
+        )
+        .unwrap_err();
+        assert!(matches!(
+            err,
+            TopicError::Symbol(SymbolError::Whitespace(_))
+        ));
+        let err = TopicName::for_symbol(
+            Namespace::Realtime,
+            Source::Kraken,
+            &"X".repeat(40),
+            TickKind::Trade,
+        )
+        .unwrap_err();
+        assert!(matches!(
+            err,
+            TopicError::Symbol(SymbolError::TooLong { len: 40, .. })
+        ));
         assert_eq!(
-            TopicName::for_symbol(Namespace::Control, Source::Kraken, "BTC/USD", TickKind::Trade).unwrap_err(),
+            TopicName::for_symbol(
+                Namespace::Control,
+                Source::Kraken,
+                "BTC/USD",
+                TickKind::Trade
+            )
+            .unwrap_err(),
             TopicError::NotADataNamespace(Namespace::Control)
         );
         assert!(TopicName::control("../x").is_err());

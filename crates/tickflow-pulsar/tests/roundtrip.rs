@@ -5,7 +5,9 @@ mod common;
 
 use std::time::Duration;
 
-use tickflow_pulsar::{ConsumerSpec, InitialPosition, Namespace, SubscriptionType, TopicName, TopicSelection};
+use tickflow_pulsar::{
+    ConsumerSpec, InitialPosition, Namespace, SubscriptionType, TopicName, TopicSelection,
+};
 use tickflow_schema::TickKind;
 
 const N: u64 = 100_000;
@@ -14,7 +16,13 @@ const N: u64 = 100_000;
 async fn hundred_thousand_ticks_arrive_exactly_and_in_order() {
     let (client, admin) = common::pulsar().await;
     let symbol = common::unique_symbol();
-    let topic = TopicName::data(Namespace::Realtime, tickflow_schema::Source::Kraken, &symbol, TickKind::Trade).unwrap();
+    let topic = TopicName::data(
+        Namespace::Realtime,
+        tickflow_schema::Source::Kraken,
+        &symbol,
+        TickKind::Trade,
+    )
+    .unwrap();
     admin.create_topic(&topic).await.unwrap();
 
     // Subscribe first so the subscription's cursor holds every message.
@@ -39,7 +47,10 @@ async fn hundred_thousand_ticks_arrive_exactly_and_in_order() {
     for r in receipts {
         let id = r.await.unwrap();
         // Receipts come back in send order: ids never go backwards.
-        assert!(last <= Some(id), "receipt ids went backwards: {last:?} then {id:?}");
+        assert!(
+            last <= Some(id),
+            "receipt ids went backwards: {last:?} then {id:?}"
+        );
         last = Some(id);
     }
 
@@ -60,7 +71,10 @@ async fn hundred_thousand_ticks_arrive_exactly_and_in_order() {
         }
         consumer.ack(&d).await.unwrap();
     }
-    assert!(batched > N / 2, "producer batching is off: only {batched} of {N} messages came in batches");
+    assert!(
+        batched > N / 2,
+        "producer batching is off: only {batched} of {N} messages came in batches"
+    );
 
     // Nothing beyond the N: the broker counted exactly N messages in.
     let stats = admin.topic_stats(&topic).await.unwrap();
@@ -75,22 +89,45 @@ async fn hundred_thousand_ticks_arrive_exactly_and_in_order() {
 async fn a_tick_for_another_topic_is_refused() {
     let (client, admin) = common::pulsar().await;
     let symbol = common::unique_symbol();
-    let topic = TopicName::data(Namespace::Realtime, tickflow_schema::Source::Kraken, &symbol, TickKind::Quote).unwrap();
+    let topic = TopicName::data(
+        Namespace::Realtime,
+        tickflow_schema::Source::Kraken,
+        &symbol,
+        TickKind::Quote,
+    )
+    .unwrap();
     admin.create_topic(&topic).await.unwrap();
     let mut producer = client.tick_producer(&topic).await.unwrap();
-    let err = producer.send(&common::trade(&symbol, 1)).await.err().unwrap();
+    let err = producer
+        .send(&common::trade(&symbol, 1))
+        .await
+        .err()
+        .unwrap();
     assert!(!err.is_retryable());
-    assert_eq!(err.to_string(), format!("a trade tick for kraken {symbol} does not belong on {topic}"));
+    assert_eq!(
+        err.to_string(),
+        format!("a trade tick for kraken {symbol} does not belong on {topic}")
+    );
     admin.delete_topic(&topic, true).await.unwrap();
 }
 
 #[tokio::test]
 async fn producer_names_are_unique_per_process_and_producer() {
     let (a, _) = common::pulsar().await;
-    let b = tickflow_pulsar::PulsarClient::connect(&common::config(), "tickflow-pulsar-test").await.unwrap();
-    let (n1, n2, n3) = (a.next_producer_name(), a.next_producer_name(), b.next_producer_name());
+    let b = tickflow_pulsar::PulsarClient::connect(&common::config(), "tickflow-pulsar-test")
+        .await
+        .unwrap();
+    let (n1, n2, n3) = (
+        a.next_producer_name(),
+        a.next_producer_name(),
+        b.next_producer_name(),
+    );
     assert!(n1.starts_with(&format!("tickflow-pulsar-test-")), "{n1}");
     assert!(n1.contains(&format!("-{}-", std::process::id())), "{n1}");
     assert_ne!(n1, n2);
-    assert_ne!(n1.rsplit_once('-').unwrap().0, n3.rsplit_once('-').unwrap().0, "two clients share a prefix");
+    assert_ne!(
+        n1.rsplit_once('-').unwrap().0,
+        n3.rsplit_once('-').unwrap().0,
+        "two clients share a prefix"
+    );
 }

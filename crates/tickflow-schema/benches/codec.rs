@@ -57,7 +57,9 @@ fn bench(c: &mut Criterion) {
                 black_box(&buf);
             })
         });
-        c.bench_function(&format!("decode/{name}"), |b| b.iter(|| Tick::decode(black_box(&bytes)).unwrap()));
+        c.bench_function(&format!("decode/{name}"), |b| {
+            b.iter(|| Tick::decode(black_box(&bytes)).unwrap())
+        });
         c.bench_function(&format!("roundtrip/{name}"), |b| {
             b.iter(|| {
                 buf.clear();

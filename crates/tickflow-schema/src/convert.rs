@@ -4,7 +4,9 @@ use prost::Message;
 use rust_decimal::Decimal;
 
 use crate::proto;
-use crate::{Gap, GapReason, Quote, SchemaError, Side, Source, Symbol, Tick, TickKind, Trade, UnixNanos};
+use crate::{
+    Gap, GapReason, Quote, SchemaError, Side, Source, Symbol, Tick, TickKind, Trade, UnixNanos,
+};
 
 impl From<Decimal> for proto::Decimal {
     fn from(d: Decimal) -> Self {
@@ -36,8 +38,13 @@ impl TryFrom<proto::Decimal> for Decimal {
     }
 }
 
-fn decimal(d: Option<proto::Decimal>, message: &'static str, field: &'static str) -> Result<Decimal, SchemaError> {
-    d.ok_or(SchemaError::MissingField { message, field })?.try_into()
+fn decimal(
+    d: Option<proto::Decimal>,
+    message: &'static str,
+    field: &'static str,
+) -> Result<Decimal, SchemaError> {
+    d.ok_or(SchemaError::MissingField { message, field })?
+        .try_into()
 }
 
 fn source(s: &str) -> Result<Source, SchemaError> {
@@ -100,7 +107,10 @@ fn tick_kind(raw: i32) -> Result<TickKind, SchemaError> {
     match proto::TickKind::try_from(raw) {
         Ok(proto::TickKind::Trade) => Ok(TickKind::Trade),
         Ok(proto::TickKind::Quote) => Ok(TickKind::Quote),
-        _ => Err(SchemaError::MissingField { message: "Gap", field: "kind" }),
+        _ => Err(SchemaError::MissingField {
+            message: "Gap",
+            field: "kind",
+        }),
     }
 }
 
@@ -278,7 +288,9 @@ mod tests {
     fn known_decimals_keep_value_and_scale_on_the_wire() {
         let t = Tick::Trade(trade());
         let back = Tick::decode(&t.encode()).unwrap();
-        let Tick::Trade(b) = back else { panic!("not a trade") };
+        let Tick::Trade(b) = back else {
+            panic!("not a trade")
+        };
         assert_eq!(b.price.to_string(), "108000.1");
         assert_eq!(b.size.to_string(), "0.00012340");
         assert_eq!(b.size.scale(), 8);
@@ -288,16 +300,25 @@ mod tests {
     #[test]
     fn decimal_parts_are_what_the_schema_documents() {
         let p = proto::Decimal::from(dec("0.00012340"));
-        assert_eq!((p.coefficient_lo, p.coefficient_hi, p.scale, p.negative), (12340, 0, 8, false));
+        assert_eq!(
+            (p.coefficient_lo, p.coefficient_hi, p.scale, p.negative),
+            (12340, 0, 8, false)
+        );
         let big = dec("-79228162514264337593543950335"); // the largest 96-bit coefficient
         let p = proto::Decimal::from(big);
-        assert_eq!((p.coefficient_lo, p.coefficient_hi, p.negative), (u64::MAX, u32::MAX, true));
+        assert_eq!(
+            (p.coefficient_lo, p.coefficient_hi, p.negative),
+            (u64::MAX, u32::MAX, true)
+        );
         assert_eq!(Decimal::try_from(p).unwrap(), big);
     }
 
     #[test]
     fn bad_messages_give_typed_errors_not_panics() {
-        assert!(matches!(Tick::decode(b"\xff\xff\xff"), Err(SchemaError::Decode(_))));
+        assert!(matches!(
+            Tick::decode(b"\xff\xff\xff"),
+            Err(SchemaError::Decode(_))
+        ));
         assert!(matches!(Tick::decode(b""), Err(SchemaError::UnknownBody)));
         let mut m = proto::TickMessage::from(&Tick::Trade(trade()));
         if let Some(proto::tick_message::Body::Trade(t)) = &mut m.body {
@@ -308,11 +329,23 @@ mod tests {
         let mut m = proto::TickMessage::from(&Tick::Trade(trade()));
         if let Some(proto::tick_message::Body::Trade(t)) = &mut m.body {
             t.source = "binance".into();
-            t.price = Some(proto::Decimal { scale: 29, ..Default::default() });
+            t.price = Some(proto::Decimal {
+                scale: 29,
+                ..Default::default()
+            });
         }
-        assert!(matches!(Tick::decode(&m.encode_to_vec()), Err(SchemaError::UnknownSource(s)) if s == "binance"));
-        let bad_scale = proto::Decimal { coefficient_lo: 1, scale: 40, ..Default::default() };
-        assert!(matches!(Decimal::try_from(bad_scale), Err(SchemaError::DecimalScale(40))));
+        assert!(
+            matches!(Tick::decode(&m.encode_to_vec()), Err(SchemaError::UnknownSource(s)) if s == "binance")
+        );
+        let bad_scale = proto::Decimal {
+            coefficient_lo: 1,
+            scale: 40,
+            ..Default::default()
+        };
+        assert!(matches!(
+            Decimal::try_from(bad_scale),
+            Err(SchemaError::DecimalScale(40))
+        ));
     }
 
     #[test]
@@ -321,16 +354,27 @@ mod tests {
         if let Some(proto::tick_message::Body::Trade(t)) = &mut m.body {
             t.side = 99;
         }
-        let Tick::Trade(t) = Tick::decode(&m.encode_to_vec()).unwrap() else { panic!() };
+        let Tick::Trade(t) = Tick::decode(&m.encode_to_vec()).unwrap() else {
+            panic!()
+        };
         assert_eq!(t.side, Side::Unknown);
     }
 
     /// Decimal text as venues send it: optional sign, digits, optional fraction with trailing zeros.
     fn decimal_text() -> impl Strategy<Value = String> {
-        (any::<bool>(), "[1-9][0-9]{0,14}|0", proptest::option::of("[0-9]{1,12}"))
+        (
+            any::<bool>(),
+            "[1-9][0-9]{0,14}|0",
+            proptest::option::of("[0-9]{1,12}"),
+        )
             .prop_map(|(neg, int, frac)| {
                 let mut s = String::new();
-                if neg && (int != "0" || frac.as_deref().is_some_and(|f| f.bytes().any(|b| b != b'0'))) {
+                if neg
+                    && (int != "0"
+                        || frac
+                            .as_deref()
+                            .is_some_and(|f| f.bytes().any(|b| b != b'0')))
+                {
                     s.push('-');
                 }
                 s.push_str(&int);
@@ -361,37 +405,103 @@ mod tests {
     }
 
     fn tick() -> impl Strategy<Value = Tick> {
-        let trade = (source_strategy(), symbol(), "[ -~]{0,12}", any::<i64>(), any::<i64>(), any_decimal(), any_decimal(), 0..3u8, "[0-9A-Za-z-]{0,20}")
-            .prop_map(|(source, symbol, venue_symbol, e, r, price, size, side, trade_id)| {
-                Tick::Trade(Trade {
+        let trade = (
+            source_strategy(),
+            symbol(),
+            "[ -~]{0,12}",
+            any::<i64>(),
+            any::<i64>(),
+            any_decimal(),
+            any_decimal(),
+            0..3u8,
+            "[0-9A-Za-z-]{0,20}",
+        )
+            .prop_map(
+                |(source, symbol, venue_symbol, e, r, price, size, side, trade_id)| {
+                    Tick::Trade(Trade {
+                        source,
+                        symbol,
+                        venue_symbol,
+                        event_time: UnixNanos(e),
+                        received_at: UnixNanos(r),
+                        price,
+                        size,
+                        side: [Side::Unknown, Side::Buy, Side::Sell][usize::from(side)],
+                        trade_id,
+                    })
+                },
+            );
+        let quote = (
+            source_strategy(),
+            symbol(),
+            "[ -~]{0,12}",
+            any::<i64>(),
+            any::<i64>(),
+            [any_decimal(), any_decimal(), any_decimal(), any_decimal()],
+            any::<u64>(),
+            any::<bool>(),
+        )
+            .prop_map(
+                |(
                     source,
                     symbol,
                     venue_symbol,
-                    event_time: UnixNanos(e),
-                    received_at: UnixNanos(r),
-                    price,
-                    size,
-                    side: [Side::Unknown, Side::Buy, Side::Sell][usize::from(side)],
-                    trade_id,
-                })
-            });
-        let quote = (source_strategy(), symbol(), "[ -~]{0,12}", any::<i64>(), any::<i64>(), [any_decimal(), any_decimal(), any_decimal(), any_decimal()], any::<u64>(), any::<bool>())
-            .prop_map(|(source, symbol, venue_symbol, e, r, [bid, ask, bid_size, ask_size], sequence, indicative)| {
-                Tick::Quote(Quote { source, symbol, venue_symbol, event_time: UnixNanos(e), received_at: UnixNanos(r), bid, ask, bid_size, ask_size, sequence, indicative })
-            });
-        let gap = (source_strategy(), symbol(), any::<bool>(), any::<i64>(), any::<i64>(), 0..6usize, ".{0,30}", any::<i64>())
-            .prop_map(|(source, symbol, trade, from, to, reason, detail, detected)| {
-                Tick::Gap(Gap {
-                    source,
-                    symbol,
-                    kind: if trade { TickKind::Trade } else { TickKind::Quote },
-                    from: UnixNanos(from),
-                    to: UnixNanos(to),
-                    reason: [GapReason::Unspecified, GapReason::Disconnect, GapReason::VenueError, GapReason::Handover, GapReason::Dropped, GapReason::Unavailable][reason],
-                    detail,
-                    detected_at: UnixNanos(detected),
-                })
-            });
+                    e,
+                    r,
+                    [bid, ask, bid_size, ask_size],
+                    sequence,
+                    indicative,
+                )| {
+                    Tick::Quote(Quote {
+                        source,
+                        symbol,
+                        venue_symbol,
+                        event_time: UnixNanos(e),
+                        received_at: UnixNanos(r),
+                        bid,
+                        ask,
+                        bid_size,
+                        ask_size,
+                        sequence,
+                        indicative,
+                    })
+                },
+            );
+        let gap = (
+            source_strategy(),
+            symbol(),
+            any::<bool>(),
+            any::<i64>(),
+            any::<i64>(),
+            0..6usize,
+            ".{0,30}",
+            any::<i64>(),
+        )
+            .prop_map(
+                |(source, symbol, trade, from, to, reason, detail, detected)| {
+                    Tick::Gap(Gap {
+                        source,
+                        symbol,
+                        kind: if trade {
+                            TickKind::Trade
+                        } else {
+                            TickKind::Quote
+                        },
+                        from: UnixNanos(from),
+                        to: UnixNanos(to),
+                        reason: [
+                            GapReason::Unspecified,
+                            GapReason::Disconnect,
+                            GapReason::VenueError,
+                            GapReason::Handover,
+                            GapReason::Dropped,
+                            GapReason::Unavailable,
+                        ][reason],
+                        detail,
+                        detected_at: UnixNanos(detected),
+                    })
+                },
+            );
         prop_oneof![trade, quote, gap]
     }
 

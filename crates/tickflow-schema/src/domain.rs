@@ -22,7 +22,10 @@ impl UnixNanos {
 
     /// From whole seconds and a nanosecond fraction.
     pub fn from_secs_nanos(secs: i64, nanos: u32) -> Self {
-        Self(secs.saturating_mul(1_000_000_000).saturating_add(i64::from(nanos)))
+        Self(
+            secs.saturating_mul(1_000_000_000)
+                .saturating_add(i64::from(nanos)),
+        )
     }
 }
 

@@ -14,7 +14,12 @@ mod error;
 mod symbol;
 
 /// The generated protobuf types of package `tickflow.v1`.
-#[allow(missing_docs, clippy::all, clippy::pedantic, missing_debug_implementations)]
+#[allow(
+    missing_docs,
+    clippy::all,
+    clippy::pedantic,
+    missing_debug_implementations
+)]
 pub mod proto {
     include!(concat!(env!("OUT_DIR"), "/tickflow.v1.rs"));
 }

@@ -74,7 +74,10 @@ impl Symbol {
             return Err(SymbolError::Whitespace(input.to_owned()));
         }
         if input.len() > MAX_SYMBOL_LEN {
-            return Err(SymbolError::TooLong { symbol: input.to_owned(), len: input.len() });
+            return Err(SymbolError::TooLong {
+                symbol: input.to_owned(),
+                len: input.len(),
+            });
         }
         if input.contains("..") {
             return Err(SymbolError::DotDot(input.to_owned()));
@@ -88,8 +91,14 @@ impl Symbol {
         if base.is_empty() || quote.is_some_and(str::is_empty) {
             return Err(SymbolError::EmptyPart(input.to_owned()));
         }
-        if let Some(ch) = input.chars().find(|c| *c != '/' && !c.is_ascii_alphanumeric()) {
-            return Err(SymbolError::InvalidChar { symbol: input.to_owned(), ch });
+        if let Some(ch) = input
+            .chars()
+            .find(|c| *c != '/' && !c.is_ascii_alphanumeric())
+        {
+            return Err(SymbolError::InvalidChar {
+                symbol: input.to_owned(),
+                ch,
+            });
         }
         Ok(Self(input.to_ascii_uppercase()))
     }
@@ -177,13 +186,40 @@ mod tests {
             ("BTC /USD", SymbolError::Whitespace("BTC /USD".into())),
             ("BTC/USD\n", SymbolError::Whitespace("BTC/USD\n".into())),
             ("../etc", SymbolError::DotDot("../etc".into())),
-            ("BTC/USD/X", SymbolError::TooManySeparators("BTC/USD/X".into())),
+            (
+                "BTC/USD/X",
+                SymbolError::TooManySeparators("BTC/USD/X".into()),
+            ),
             ("/USD", SymbolError::EmptyPart("/USD".into())),
             ("BTC/", SymbolError::EmptyPart("BTC/".into())),
-            ("BTC-USD", SymbolError::InvalidChar { symbol: "BTC-USD".into(), ch: '-' }),
-            ("EUR_USD", SymbolError::InvalidChar { symbol: "EUR_USD".into(), ch: '_' }),
-            ("A';DROP", SymbolError::InvalidChar { symbol: "A';DROP".into(), ch: '\'' }),
-            ("BTC/ÜSD", SymbolError::InvalidChar { symbol: "BTC/ÜSD".into(), ch: 'Ü' }),
+            (
+                "BTC-USD",
+                SymbolError::InvalidChar {
+                    symbol: "BTC-USD".into(),
+                    ch: '-',
+                },
+            ),
+            (
+                "EUR_USD",
+                SymbolError::InvalidChar {
+                    symbol: "EUR_USD".into(),
+                    ch: '_',
+                },
+            ),
+            (
+                "A';DROP",
+                SymbolError::InvalidChar {
+                    symbol: "A';DROP".into(),
+                    ch: '\'',
+                },
+            ),
+            (
+                "BTC/ÜSD",
+                SymbolError::InvalidChar {
+                    symbol: "BTC/ÜSD".into(),
+                    ch: 'Ü',
+                },
+            ),
         ];
         for (input, want) in cases {
             assert_eq!(Symbol::parse(input).unwrap_err(), *want, "input {input:?}");
@@ -191,7 +227,10 @@ mod tests {
         let long = "A".repeat(33);
         assert_eq!(
             Symbol::parse(&long).unwrap_err().to_string(),
-            format!("symbol {:?} is 33 bytes long; at most 32 are allowed", "A".repeat(33))
+            format!(
+                "symbol {:?} is 33 bytes long; at most 32 are allowed",
+                "A".repeat(33)
+            )
         );
         assert_eq!(
             Symbol::parse("BTC-USD").unwrap_err().to_string(),

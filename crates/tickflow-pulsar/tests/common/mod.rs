@@ -25,14 +25,22 @@ pub fn config() -> PulsarConfig {
 pub async fn pulsar() -> (PulsarClient, AdminClient) {
     let cfg = config();
     let admin = AdminClient::new(&cfg.admin_url).unwrap();
-    admin.provision_layout().await.unwrap_or_else(|e| panic!("is Pulsar running? run `make infra` first: {e}"));
-    let client = PulsarClient::connect(&cfg, "tickflow-pulsar-test").await.unwrap();
+    admin
+        .provision_layout()
+        .await
+        .unwrap_or_else(|e| panic!("is Pulsar running? run `make infra` first: {e}"));
+    let client = PulsarClient::connect(&cfg, "tickflow-pulsar-test")
+        .await
+        .unwrap();
     (client, admin)
 }
 
 /// A symbol no other test run uses: `T1A2B3C4/USD`.
 pub fn unique_symbol() -> Symbol {
-    let id = uuid::Uuid::new_v4().simple().to_string().to_ascii_uppercase();
+    let id = uuid::Uuid::new_v4()
+        .simple()
+        .to_string()
+        .to_ascii_uppercase();
     Symbol::parse(&format!("T{}/USD", &id[..10])).unwrap()
 }
 

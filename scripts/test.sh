@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The whole gate, as CI runs it: formatting, lints, then every test against a real Pulsar and a
+# real PostgreSQL. Starts the infrastructure if it is not running and stops what it started.
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+
+bash scripts/deps.sh
+
+log "gate: cargo fmt --check"
+cargo fmt --all -- --check
+log "gate: cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+started=()
+pid_alive "$STATE/postgres.pid" || started+=(postgres)
+pid_alive "$STATE/pulsar.pid" || started+=(pulsar)
+cleanup() {
+  local rc=$?
+  for s in "${started[@]}"; do bash "scripts/$s.sh" stop || true; done
+  if [ $rc -ne 0 ] && [ -f "$STATE/logs/pulsar.log" ]; then
+    log "last lines of the Pulsar log:"; tail -n 30 "$STATE/logs/pulsar.log" >&2 || true
+  fi
+  exit $rc
+}
+trap cleanup EXIT
+bash scripts/infra.sh up >/dev/null
+# shellcheck disable=SC1091
+source "$STATE/env"
+
+log "tests"
+cargo test --workspace --locked
+# This one kills and restarts the broker, so it runs alone, after everything else.
+log "tests: broker kill and restart"
+cargo test --locked -p tickflow-pulsar --test broker_restart -- --ignored --test-threads=1
