@@ -243,19 +243,28 @@ impl TryFrom<proto::TickMessage> for Tick {
 impl Tick {
     /// The protobuf bytes of this tick as one `TickMessage`.
     pub fn encode(&self) -> Vec<u8> {
-        proto::TickMessage::from(self).encode_to_vec()
+        let mut buf = Vec::new();
+        crate::codec::encode_into(self, &mut buf);
+        buf
     }
 
     /// Appends the protobuf bytes of this tick to `buf` (reuse a buffer on hot paths).
     pub fn encode_into(&self, buf: &mut Vec<u8>) {
-        let msg = proto::TickMessage::from(self);
-        buf.reserve(msg.encoded_len());
-        // Encoding into a Vec cannot run out of room: it grows.
-        msg.encode_raw(buf);
+        crate::codec::encode_into(self, buf);
+    }
+
+    /// The length of [`Tick::encode`]'s output, without encoding.
+    pub fn encoded_len(&self) -> usize {
+        crate::codec::encoded_len(self)
     }
 
     /// Decodes one `TickMessage` into a domain tick.
     pub fn decode(bytes: &[u8]) -> Result<Self, SchemaError> {
+        crate::codec::decode(bytes)
+    }
+
+    /// Decodes through the prost-generated types: the reference [`Tick::decode`] is tested against.
+    pub fn decode_via_prost(bytes: &[u8]) -> Result<Self, SchemaError> {
         proto::TickMessage::decode(bytes)?.try_into()
     }
 }
@@ -524,8 +533,26 @@ mod tests {
         }
 
         #[test]
+        fn hand_codec_matches_prost_byte_for_byte(t in tick()) {
+            let ours = t.encode();
+            prop_assert_eq!(&ours, &proto::TickMessage::from(&t).encode_to_vec());
+            prop_assert_eq!(ours.len(), t.encoded_len());
+            prop_assert_eq!(Tick::decode(&ours).unwrap(), Tick::decode_via_prost(&ours).unwrap());
+        }
+
+        #[test]
+        fn hand_decoder_agrees_with_prost_on_damaged_bytes(t in tick(), cut in any::<prop::sample::Index>(), flip in any::<prop::sample::Index>(), bit in 0..8u8, extra in proptest::collection::vec(any::<u8>(), 0..8)) {
+            let mut bytes = t.encode();
+            let i = flip.index(bytes.len());
+            bytes[i] ^= 1 << bit;
+            bytes.truncate(cut.index(bytes.len() + 1));
+            bytes.extend_from_slice(&extra);
+            prop_assert_eq!(Tick::decode(&bytes).ok(), Tick::decode_via_prost(&bytes).ok());
+        }
+
+        #[test]
         fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
-            let _ = Tick::decode(&bytes);
+            prop_assert_eq!(Tick::decode(&bytes).ok(), Tick::decode_via_prost(&bytes).ok());
         }
     }
 }

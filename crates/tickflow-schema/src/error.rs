@@ -7,6 +7,9 @@ pub enum SchemaError {
     /// The bytes are not a protobuf `TickMessage`.
     #[error("not a tickflow.v1.TickMessage: {0}")]
     Decode(#[from] prost::DecodeError),
+    /// The bytes break the protobuf wire format in a way the decoder names.
+    #[error("not a tickflow.v1.TickMessage: {0}")]
+    Malformed(&'static str),
     /// The message has no body, or one this version does not know (a newer producer).
     #[error("TickMessage has no body this version knows (empty or from a newer schema)")]
     UnknownBody,

@@ -8,6 +8,7 @@
 //! - Conversions between the two ([`Tick::encode`], [`Tick::decode`], `From`/`TryFrom`), which keep
 //!   every decimal's value *and* scale: `0.00012340` stays `0.00012340`.
 
+mod codec;
 mod convert;
 mod domain;
 mod error;

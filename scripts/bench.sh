@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Runs the benchmarks against the infrastructure of `make infra`; results go to docs/benchmarks.md by hand.
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+# shellcheck disable=SC1091
+source "$STATE/env"
+export PULSAR_HOME="$CACHE/apache-pulsar-${PULSAR_VERSION:-4.0.8}"
+cargo bench -p tickflow-schema --bench codec
+cargo bench -p tickflow-pulsar --bench publish
