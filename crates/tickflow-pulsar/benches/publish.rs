@@ -6,6 +6,14 @@
 //! `PULSAR_HOME` pointing at the unpacked distribution (for `bin/pulsar-perf`); `make bench` sets
 //! all of them. `BENCH_MESSAGES` (default 1,000,000) and `BENCH_ROUNDS` (default 2) tune the run.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::float_arithmetic,
+    reason = "test and benchmark code: a failed setup should stop the run loudly"
+)]
+
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -20,13 +28,18 @@ const OUTSTANDING: usize = 10_000;
 
 fn env_num(name: &str, default: u64) -> anyhow::Result<u64> {
     match std::env::var(name) {
-        Ok(v) => v.parse().with_context(|| format!("{name}={v:?} is not a number")),
+        Ok(v) => v
+            .parse()
+            .with_context(|| format!("{name}={v:?} is not a number")),
         Err(_) => Ok(default),
     }
 }
 
 fn unique(prefix: &str) -> String {
-    let id = uuid::Uuid::new_v4().simple().to_string().to_ascii_uppercase();
+    let id = uuid::Uuid::new_v4()
+        .simple()
+        .to_string()
+        .to_ascii_uppercase();
     format!("{prefix}{}", &id[..10])
 }
 
@@ -40,9 +53,15 @@ fn ticks(symbol: &Symbol, n: u64) -> Vec<Tick> {
                 venue_symbol: symbol.as_str().to_owned(),
                 event_time: UnixNanos(t),
                 received_at: UnixNanos(t + 1_500_000),
-                price: Decimal::from_str(&format!("108{:03}.{}", i % 1000, i % 10)).unwrap_or_default(),
-                size: Decimal::from_str(&format!("0.{:08}", i % 99_999_999 + 1)).unwrap_or_default(),
-                side: if i % 2 == 0 { Side::Buy } else { Side::Sell },
+                price: Decimal::from_str(&format!("108{:03}.{}", i % 1000, i % 10))
+                    .unwrap_or_default(),
+                size: Decimal::from_str(&format!("0.{:08}", i % 99_999_999 + 1))
+                    .unwrap_or_default(),
+                side: if i.is_multiple_of(2) {
+                    Side::Buy
+                } else {
+                    Side::Sell
+                },
                 trade_id: (80_000_000 + i).to_string(),
             })
         })
@@ -52,7 +71,12 @@ fn ticks(symbol: &Symbol, n: u64) -> Vec<Tick> {
 /// Messages per second through the project's producer.
 async fn ours(client: &PulsarClient, admin: &AdminClient, n: u64) -> anyhow::Result<(f64, usize)> {
     let symbol = Symbol::parse(&format!("{}/USD", unique("B")))?;
-    let topic = TopicName::data(Namespace::Realtime, Source::Kraken, &symbol, TickKind::Trade)?;
+    let topic = TopicName::data(
+        Namespace::Realtime,
+        Source::Kraken,
+        &symbol,
+        TickKind::Trade,
+    )?;
     admin.create_topic(&topic).await?;
     let ticks = ticks(&symbol, n);
     let size = ticks[0].encode().len();
@@ -60,11 +84,10 @@ async fn ours(client: &PulsarClient, admin: &AdminClient, n: u64) -> anyhow::Res
     let mut pending = VecDeque::with_capacity(OUTSTANDING);
     let start = Instant::now();
     for t in &ticks {
-        if pending.len() >= OUTSTANDING {
-            if let Some(r) = pending.pop_front() {
-                let r: std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send>> = r;
-                r.await?;
-            }
+        if pending.len() >= OUTSTANDING
+            && let Some(r) = pending.pop_front()
+        {
+            r.await?;
         }
         pending.push_back(Box::pin(producer.send(t).await?));
     }
@@ -80,25 +103,64 @@ async fn ours(client: &PulsarClient, admin: &AdminClient, n: u64) -> anyhow::Res
 
 /// Messages per second through `pulsar-perf produce`, as it reports them.
 async fn perf(cfg: &PulsarConfig, admin: &AdminClient, n: u64, size: usize) -> anyhow::Result<f64> {
-    let home = PathBuf::from(std::env::var("PULSAR_HOME").context("PULSAR_HOME is not set (make bench sets it)")?);
+    let home = PathBuf::from(
+        std::env::var("PULSAR_HOME").context("PULSAR_HOME is not set (make bench sets it)")?,
+    );
     let topic = TopicName::control(&unique("bench-perf-").to_ascii_lowercase())?;
     admin.create_topic(&topic).await?;
     let out = tokio::process::Command::new(home.join("bin/pulsar-perf"))
         .env("PULSAR_MEM", "-Xms256m -Xmx512m")
-        .args(["produce", "-u", &cfg.url, "-r", "100000000", "-m", &n.to_string(), "-s", &size.to_string()])
-        .args(["-z", "LZ4", "-bm", "1000", "-bb", "131072", "-b", "5", "-o", &OUTSTANDING.to_string(), "-np", "0"])
+        .args([
+            "produce",
+            "-u",
+            &cfg.url,
+            "-r",
+            "100000000",
+            "-m",
+            &n.to_string(),
+            "-s",
+            &size.to_string(),
+        ])
+        .args([
+            "-z",
+            "LZ4",
+            "-bm",
+            "1000",
+            "-bb",
+            "131072",
+            "-b",
+            "5",
+            "-o",
+            &OUTSTANDING.to_string(),
+            "-np",
+            "0",
+        ])
         .arg(topic.to_string())
         .output()
         .await
         .context("running pulsar-perf")?;
     admin.delete_topic(&topic, true).await?;
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     // "Aggregated throughput stats --- 1000000 records sent --- 123456.789 msg/s --- ..."
-    let line = text.lines().find(|l| l.contains("Aggregated throughput stats"));
-    let Some(rate) = line.and_then(|l| l.split("---").nth(2)).and_then(|s| s.trim().split_whitespace().next()) else {
-        bail!("pulsar-perf printed no aggregated throughput; its output ends:\n{}", text.lines().rev().take(15).collect::<Vec<_>>().join("\n"));
+    let line = text
+        .lines()
+        .find(|l| l.contains("Aggregated throughput stats"));
+    let Some(rate) = line
+        .and_then(|l| l.split("---").nth(2))
+        .and_then(|s| s.split_whitespace().next())
+    else {
+        bail!(
+            "pulsar-perf printed no aggregated throughput; its output ends:\n{}",
+            text.lines().rev().take(15).collect::<Vec<_>>().join("\n")
+        );
     };
-    rate.replace(',', "").parse().with_context(|| format!("pulsar-perf rate {rate:?}"))
+    rate.replace(',', "")
+        .parse()
+        .with_context(|| format!("pulsar-perf rate {rate:?}"))
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -119,7 +181,9 @@ async fn main() -> anyhow::Result<()> {
     for round in 1..=rounds {
         let (o, size) = ours(&client, &admin, n).await?;
         let p = perf(&cfg, &admin, n, size).await?;
-        println!("round {round}: tickflow {o:>10.0} msg/s   pulsar-perf {p:>10.0} msg/s   ({n} messages of {size} bytes)");
+        println!(
+            "round {round}: tickflow {o:>10.0} msg/s   pulsar-perf {p:>10.0} msg/s   ({n} messages of {size} bytes)"
+        );
         best_ours = best_ours.max(o);
         best_perf = best_perf.max(p);
     }

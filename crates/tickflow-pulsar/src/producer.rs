@@ -49,15 +49,15 @@ impl TickProducer {
         tick: &Tick,
     ) -> Result<impl Future<Output = Result<MessageId, PulsarError>> + Send + use<>, PulsarError>
     {
-        if let Some((source, symbol, kind)) = self.topic.data_parts() {
-            if tick.source() != source || tick.symbol() != symbol || tick.kind() != kind {
-                return Err(PulsarError::TopicMismatch {
-                    topic: self.topic.clone(),
-                    source_name: tick.source().to_string(),
-                    symbol: tick.symbol().to_string(),
-                    kind: tick.kind(),
-                });
-            }
+        if let Some((source, symbol, kind)) = self.topic.data_parts()
+            && (tick.source() != source || tick.symbol() != symbol || tick.kind() != kind)
+        {
+            return Err(PulsarError::TopicMismatch {
+                topic: self.topic.clone(),
+                source_name: tick.source().to_string(),
+                symbol: tick.symbol().to_string(),
+                kind: tick.kind(),
+            });
         }
         let message = pulsar::producer::Message {
             payload: tick.encode(),

@@ -1,5 +1,12 @@
 //! The admin REST client against the real broker.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test and benchmark code: a failed setup should stop the run loudly"
+)]
+
 mod common;
 
 use tickflow_pulsar::admin::{Created, Retention};

@@ -4,6 +4,13 @@
 //! This test restarts the shared broker, so it is `#[ignore]`d in the normal run and `make test`
 //! runs it in a step of its own, after the others (`--ignored`, one thread).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test and benchmark code: a failed setup should stop the run loudly"
+)]
+
 mod common;
 
 use std::collections::BTreeSet;
@@ -62,7 +69,7 @@ async fn producer_resumes_after_broker_kill_without_losing_acknowledged_ticks() 
                     break;
                 }
                 i += 1;
-                if i % 100 == 0 {
+                if i.is_multiple_of(100) {
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
             }

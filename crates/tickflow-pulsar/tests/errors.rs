@@ -1,5 +1,12 @@
 //! Clear, single-line errors when the broker is not there or the URL is wrong.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test and benchmark code: a failed setup should stop the run loudly"
+)]
+
 use std::time::Duration;
 
 use tickflow_pulsar::{PulsarClient, PulsarConfig, PulsarError};

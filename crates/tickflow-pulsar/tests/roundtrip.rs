@@ -1,6 +1,13 @@
 //! The project's producer and consumer against the real Pulsar: every tick arrives, equal field
 //! for field, in order.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test and benchmark code: a failed setup should stop the run loudly"
+)]
+
 mod common;
 
 use std::time::Duration;
@@ -122,7 +129,7 @@ async fn producer_names_are_unique_per_process_and_producer() {
         a.next_producer_name(),
         b.next_producer_name(),
     );
-    assert!(n1.starts_with(&format!("tickflow-pulsar-test-")), "{n1}");
+    assert!(n1.starts_with("tickflow-pulsar-test-"), "{n1}");
     assert!(n1.contains(&format!("-{}-", std::process::id())), "{n1}");
     assert_ne!(n1, n2);
     assert_ne!(

@@ -4,6 +4,14 @@
 //! has measured everything, the bench prints each codec step's mean next to the anchor's and the
 //! ratio between them. Run with `make bench` or `cargo bench -p tickflow-schema --bench codec`.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::float_arithmetic,
+    reason = "test and benchmark code: a failed setup should stop the run loudly"
+)]
+
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -63,7 +71,9 @@ fn bench(c: &mut Criterion) {
                 black_box(&buf);
             })
         });
-        g.bench_function(STEPS[2], |b| b.iter(|| Tick::decode(black_box(&bytes)).unwrap()));
+        g.bench_function(STEPS[2], |b| {
+            b.iter(|| Tick::decode(black_box(&bytes)).unwrap())
+        });
         g.bench_function(STEPS[3], |b| {
             b.iter(|| {
                 buf.clear();
@@ -76,7 +86,8 @@ fn bench(c: &mut Criterion) {
 }
 
 fn mean_ns(dir: &Path, group: &str, step: &str) -> Option<f64> {
-    let text = std::fs::read_to_string(dir.join(group).join(step).join("new/estimates.json")).ok()?;
+    let text =
+        std::fs::read_to_string(dir.join(group).join(step).join("new/estimates.json")).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
     v["mean"]["point_estimate"].as_f64()
 }
@@ -92,10 +103,15 @@ fn main() {
     c.final_summary();
     println!("\ncodec, mean ns per tick (anchor: anchor_copy, a memcpy of the encoded bytes):");
     for group in ["trade", "quote"] {
-        let Some(anchor) = mean_ns(&dir, group, STEPS[0]) else { continue };
+        let Some(anchor) = mean_ns(&dir, group, STEPS[0]) else {
+            continue;
+        };
         for step in &STEPS[1..] {
             if let Some(ns) = mean_ns(&dir, group, step) {
-                println!("  {group:5} {step:9} {ns:8.1} ns   anchor {anchor:6.1} ns   ratio {:6.1}x", ns / anchor);
+                println!(
+                    "  {group:5} {step:9} {ns:8.1} ns   anchor {anchor:6.1} ns   ratio {:6.1}x",
+                    ns / anchor
+                );
             }
         }
     }

@@ -7,10 +7,15 @@
 //! prost-generated types as the oracle.
 
 use prost::bytes::Buf;
-use prost::encoding::{DecodeContext, WireType, decode_key, decode_varint, encode_varint, encoded_len_varint, skip_field};
+use prost::encoding::{
+    DecodeContext, WireType, decode_key, decode_varint, encode_varint, encoded_len_varint,
+    skip_field,
+};
 use rust_decimal::Decimal;
 
-use crate::{Gap, GapReason, Quote, SchemaError, Side, Source, Symbol, Tick, TickKind, Trade, UnixNanos};
+use crate::{
+    Gap, GapReason, Quote, SchemaError, Side, Source, Symbol, Tick, TickKind, Trade, UnixNanos,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Encoding
@@ -27,13 +32,22 @@ fn len_varint_field(v: u64) -> usize {
 }
 
 fn len_str_field(s: &str) -> usize {
-    if s.is_empty() { 0 } else { 1 + encoded_len_varint(s.len() as u64) + s.len() }
+    if s.is_empty() {
+        0
+    } else {
+        1 + encoded_len_varint(s.len() as u64) + s.len()
+    }
 }
 
 fn decimal_parts(d: &Decimal) -> (u64, u64, u64, bool) {
     let m = d.mantissa().unsigned_abs();
     // The low 64 and the high 32 bits of the 96-bit coefficient.
-    (m as u64, (m >> 64) as u64, u64::from(d.scale()), d.is_sign_negative())
+    (
+        m as u64,
+        (m >> 64) as u64,
+        u64::from(d.scale()),
+        d.is_sign_negative(),
+    )
 }
 
 fn decimal_body_len(d: &Decimal) -> usize {
@@ -218,7 +232,11 @@ fn take_str<'a>(buf: &mut &'a [u8]) -> Result<&'a str, SchemaError> {
 }
 
 fn expect(wt: WireType, want: WireType) -> Result<(), SchemaError> {
-    if wt == want { Ok(()) } else { Err(malformed("a known field has the wrong wire type")) }
+    if wt == want {
+        Ok(())
+    } else {
+        Err(malformed("a known field has the wrong wire type"))
+    }
 }
 
 /// A Decimal as read so far (messages merge when repeated).
@@ -261,7 +279,13 @@ impl DecimalParts {
         if self.scale > 28 {
             return Err(SchemaError::DecimalScale(self.scale));
         }
-        Ok(Decimal::from_parts(self.lo as u32, (self.lo >> 32) as u32, self.hi, self.negative, self.scale))
+        Ok(Decimal::from_parts(
+            self.lo as u32,
+            (self.lo >> 32) as u32,
+            self.hi,
+            self.negative,
+            self.scale,
+        ))
     }
 }
 
@@ -326,7 +350,11 @@ enum Body<'a> {
     Gap(GapParts<'a>),
 }
 
-fn merge_decimal(slot: &mut Option<DecimalParts>, buf: &mut &[u8], wt: WireType) -> Result<(), SchemaError> {
+fn merge_decimal(
+    slot: &mut Option<DecimalParts>,
+    buf: &mut &[u8],
+    wt: WireType,
+) -> Result<(), SchemaError> {
     expect(wt, WireType::LengthDelimited)?;
     *slot = Some(slot.unwrap_or_default().merge(take_len(buf)?)?);
     Ok(())
@@ -469,7 +497,12 @@ pub(crate) fn decode(mut buf: &[u8]) -> Result<Tick, SchemaError> {
             kind: match p.kind as i32 {
                 1 => TickKind::Trade,
                 2 => TickKind::Quote,
-                _ => return Err(SchemaError::MissingField { message: "Gap", field: "kind" }),
+                _ => {
+                    return Err(SchemaError::MissingField {
+                        message: "Gap",
+                        field: "kind",
+                    });
+                }
             },
             from: UnixNanos(p.from),
             to: UnixNanos(p.to),

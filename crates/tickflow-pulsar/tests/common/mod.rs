@@ -1,5 +1,11 @@
 //! Shared test helpers: the real Pulsar that `make test` (or `make infra`) started.
 #![allow(dead_code)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test and benchmark code: a failed setup should stop the run loudly"
+)]
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -57,7 +63,11 @@ pub fn trade(symbol: &Symbol, i: u64) -> Tick {
         received_at: UnixNanos(event + 2_500_001),
         price,
         size,
-        side: if i % 2 == 0 { Side::Buy } else { Side::Sell },
+        side: if i.is_multiple_of(2) {
+            Side::Buy
+        } else {
+            Side::Sell
+        },
         trade_id: i.to_string(),
     })
 }
