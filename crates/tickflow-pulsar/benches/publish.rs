@@ -50,7 +50,7 @@ fn ticks(symbol: &Symbol, n: u64) -> Vec<Tick> {
             Tick::Trade(Trade {
                 source: Source::Kraken,
                 symbol: symbol.clone(),
-                venue_symbol: symbol.as_str().to_owned(),
+                venue_symbol: symbol.as_str().into(),
                 event_time: UnixNanos(t),
                 received_at: UnixNanos(t + 1_500_000),
                 price: Decimal::from_str(&format!("108{:03}.{}", i % 1000, i % 10))
@@ -62,7 +62,7 @@ fn ticks(symbol: &Symbol, n: u64) -> Vec<Tick> {
                 } else {
                     Side::Sell
                 },
-                trade_id: (80_000_000 + i).to_string(),
+                trade_id: (80_000_000 + i).to_string().into(),
             })
         })
         .collect()

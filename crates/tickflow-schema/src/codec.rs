@@ -6,12 +6,9 @@
 //! of a repeated scalar wins, repeated messages merge). The tests hold both directions against the
 //! prost-generated types as the oracle.
 
-use prost::bytes::Buf;
-use prost::encoding::{
-    DecodeContext, WireType, decode_key, decode_varint, encode_varint, encoded_len_varint,
-    skip_field,
-};
+use prost::encoding::{DecodeContext, WireType, encoded_len_varint, skip_field};
 use rust_decimal::Decimal;
+use smol_str::SmolStr;
 
 use crate::{
     Gap, GapReason, Quote, SchemaError, Side, Source, Symbol, Tick, TickKind, Trade, UnixNanos,
@@ -58,6 +55,16 @@ fn decimal_body_len(d: &Decimal) -> usize {
 fn len_decimal_field(d: &Decimal) -> usize {
     let body = decimal_body_len(d);
     1 + encoded_len_varint(body as u64) + body
+}
+
+/// A varint straight into the Vec (prost's generic `BufMut` path is slower here).
+#[inline]
+fn encode_varint(mut v: u64, buf: &mut Vec<u8>) {
+    while v >= 0x80 {
+        buf.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    buf.push(v as u8);
 }
 
 fn put_varint(buf: &mut Vec<u8>, tag: u8, v: u64) {
@@ -163,11 +170,12 @@ pub(crate) fn encoded_len(tick: &Tick) -> usize {
 }
 
 pub(crate) fn encode_into(tick: &Tick, buf: &mut Vec<u8>) {
-    buf.reserve(encoded_len(tick));
     match tick {
         Tick::Trade(t) => {
+            let body = trade_len(t);
+            buf.reserve(1 + encoded_len_varint(body as u64) + body);
             buf.push(key(1, LEN));
-            encode_varint(trade_len(t) as u64, buf);
+            encode_varint(body as u64, buf);
             put_str(buf, 1, t.source.as_str());
             put_str(buf, 2, t.symbol.as_str());
             put_str(buf, 3, &t.venue_symbol);
@@ -179,8 +187,10 @@ pub(crate) fn encode_into(tick: &Tick, buf: &mut Vec<u8>) {
             put_str(buf, 9, &t.trade_id);
         }
         Tick::Quote(q) => {
+            let body = quote_len(q);
+            buf.reserve(1 + encoded_len_varint(body as u64) + body);
             buf.push(key(2, LEN));
-            encode_varint(quote_len(q) as u64, buf);
+            encode_varint(body as u64, buf);
             put_str(buf, 1, q.source.as_str());
             put_str(buf, 2, q.symbol.as_str());
             put_str(buf, 3, &q.venue_symbol);
@@ -194,8 +204,10 @@ pub(crate) fn encode_into(tick: &Tick, buf: &mut Vec<u8>) {
             put_varint(buf, 11, u64::from(q.indicative));
         }
         Tick::Gap(g) => {
+            let body = gap_len(g);
+            buf.reserve(1 + encoded_len_varint(body as u64) + body);
             buf.push(key(3, LEN));
-            encode_varint(gap_len(g) as u64, buf);
+            encode_varint(body as u64, buf);
             put_str(buf, 1, g.source.as_str());
             put_str(buf, 2, g.symbol.as_str());
             put_varint(buf, 3, kind_value(g.kind));
@@ -213,6 +225,55 @@ pub(crate) fn encode_into(tick: &Tick, buf: &mut Vec<u8>) {
 
 fn malformed(what: &'static str) -> SchemaError {
     SchemaError::Malformed(what)
+}
+
+/// A varint off the front of `buf`, with prost's rules (at most 10 bytes, the 10th at most 1).
+#[inline]
+fn decode_varint(buf: &mut &[u8]) -> Result<u64, SchemaError> {
+    let bytes = *buf;
+    if let Some(&first) = bytes.first()
+        && first < 0x80
+    {
+        *buf = &bytes[1..];
+        return Ok(u64::from(first));
+    }
+    let mut value = 0u64;
+    for (i, &byte) in bytes.iter().enumerate().take(10) {
+        value |= u64::from(byte & 0x7f) << (7 * i);
+        if byte < 0x80 {
+            if i == 9 && byte > 1 {
+                break;
+            }
+            *buf = &bytes[i + 1..];
+            return Ok(value);
+        }
+    }
+    Err(malformed("invalid varint"))
+}
+
+/// A field key: (field number, wire type), with prost's checks.
+#[inline]
+fn decode_key(buf: &mut &[u8]) -> Result<(u32, WireType), SchemaError> {
+    let key = decode_varint(buf)?;
+    if key > u64::from(u32::MAX) {
+        return Err(malformed("invalid field key"));
+    }
+    let wire_type = WireType::try_from(key & 0x07).map_err(|_| malformed("invalid wire type"))?;
+    let tag = (key >> 3) as u32;
+    if tag == 0 {
+        return Err(malformed("field number 0"));
+    }
+    Ok((tag, wire_type))
+}
+
+/// Short text into a SmolStr without SmolStr::new's whitespace special-casing.
+#[inline]
+fn smol(s: &str) -> SmolStr {
+    if s.len() <= 23 {
+        SmolStr::new_inline(s)
+    } else {
+        SmolStr::new(s)
+    }
 }
 
 /// Takes a length-delimited field's bytes off the front of `buf`.
@@ -250,7 +311,7 @@ struct DecimalParts {
 
 impl DecimalParts {
     fn merge(mut self, mut buf: &[u8]) -> Result<Self, SchemaError> {
-        while buf.has_remaining() {
+        while !buf.is_empty() {
             let (tag, wt) = decode_key(&mut buf)?;
             match tag {
                 1 => {
@@ -371,7 +432,7 @@ fn string<'a>(buf: &mut &'a [u8], wt: WireType) -> Result<&'a str, SchemaError> 
 }
 
 fn merge_trade<'a>(p: &mut TradeParts<'a>, mut buf: &'a [u8]) -> Result<(), SchemaError> {
-    while buf.has_remaining() {
+    while !buf.is_empty() {
         let (tag, wt) = decode_key(&mut buf)?;
         match tag {
             1 => p.c.source = string(&mut buf, wt)?,
@@ -390,7 +451,7 @@ fn merge_trade<'a>(p: &mut TradeParts<'a>, mut buf: &'a [u8]) -> Result<(), Sche
 }
 
 fn merge_quote<'a>(p: &mut QuoteParts<'a>, mut buf: &'a [u8]) -> Result<(), SchemaError> {
-    while buf.has_remaining() {
+    while !buf.is_empty() {
         let (tag, wt) = decode_key(&mut buf)?;
         match tag {
             1 => p.c.source = string(&mut buf, wt)?,
@@ -408,7 +469,7 @@ fn merge_quote<'a>(p: &mut QuoteParts<'a>, mut buf: &'a [u8]) -> Result<(), Sche
 }
 
 fn merge_gap<'a>(p: &mut GapParts<'a>, mut buf: &'a [u8]) -> Result<(), SchemaError> {
-    while buf.has_remaining() {
+    while !buf.is_empty() {
         let (tag, wt) = decode_key(&mut buf)?;
         match tag {
             1 => p.c.source = string(&mut buf, wt)?,
@@ -427,7 +488,7 @@ fn merge_gap<'a>(p: &mut GapParts<'a>, mut buf: &'a [u8]) -> Result<(), SchemaEr
 
 pub(crate) fn decode(mut buf: &[u8]) -> Result<Tick, SchemaError> {
     let mut body = Body::None;
-    while buf.has_remaining() {
+    while !buf.is_empty() {
         let (tag, wt) = decode_key(&mut buf)?;
         match tag {
             1..=3 => {
@@ -463,7 +524,7 @@ pub(crate) fn decode(mut buf: &[u8]) -> Result<Tick, SchemaError> {
         Body::Trade(p) => Ok(Tick::Trade(Trade {
             source: source(p.c.source)?,
             symbol: Symbol::parse(p.c.symbol)?,
-            venue_symbol: p.venue_symbol.to_owned(),
+            venue_symbol: smol(p.venue_symbol),
             event_time: UnixNanos(p.event),
             received_at: UnixNanos(p.received),
             price: required(p.price, "Trade", "price")?.finish()?,
@@ -473,14 +534,14 @@ pub(crate) fn decode(mut buf: &[u8]) -> Result<Tick, SchemaError> {
                 2 => Side::Sell,
                 _ => Side::Unknown,
             },
-            trade_id: p.trade_id.to_owned(),
+            trade_id: smol(p.trade_id),
         })),
         Body::Quote(p) => {
             let [bid, ask, bid_size, ask_size] = p.decimals;
             Ok(Tick::Quote(Quote {
                 source: source(p.c.source)?,
                 symbol: Symbol::parse(p.c.symbol)?,
-                venue_symbol: p.venue_symbol.to_owned(),
+                venue_symbol: smol(p.venue_symbol),
                 event_time: UnixNanos(p.event),
                 received_at: UnixNanos(p.received),
                 bid: required(bid, "Quote", "bid")?.finish()?,

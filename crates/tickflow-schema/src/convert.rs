@@ -119,13 +119,13 @@ impl From<&Trade> for proto::Trade {
         Self {
             source: t.source.as_str().to_owned(),
             symbol: t.symbol.as_str().to_owned(),
-            venue_symbol: t.venue_symbol.clone(),
+            venue_symbol: t.venue_symbol.to_string(),
             event_time_ns: t.event_time.0,
             received_at_ns: t.received_at.0,
             price: Some(t.price.into()),
             size: Some(t.size.into()),
             side: proto::Side::from(t.side).into(),
-            trade_id: t.trade_id.clone(),
+            trade_id: t.trade_id.to_string(),
         }
     }
 }
@@ -136,13 +136,13 @@ impl TryFrom<proto::Trade> for Trade {
         Ok(Self {
             source: source(&t.source)?,
             symbol: Symbol::parse(&t.symbol)?,
-            venue_symbol: t.venue_symbol,
+            venue_symbol: t.venue_symbol.into(),
             event_time: UnixNanos(t.event_time_ns),
             received_at: UnixNanos(t.received_at_ns),
             price: decimal(t.price, "Trade", "price")?,
             size: decimal(t.size, "Trade", "size")?,
             side: side(t.side),
-            trade_id: t.trade_id,
+            trade_id: t.trade_id.into(),
         })
     }
 }
@@ -152,7 +152,7 @@ impl From<&Quote> for proto::Quote {
         Self {
             source: q.source.as_str().to_owned(),
             symbol: q.symbol.as_str().to_owned(),
-            venue_symbol: q.venue_symbol.clone(),
+            venue_symbol: q.venue_symbol.to_string(),
             event_time_ns: q.event_time.0,
             received_at_ns: q.received_at.0,
             bid: Some(q.bid.into()),
@@ -171,7 +171,7 @@ impl TryFrom<proto::Quote> for Quote {
         Ok(Self {
             source: source(&q.source)?,
             symbol: Symbol::parse(&q.symbol)?,
-            venue_symbol: q.venue_symbol,
+            venue_symbol: q.venue_symbol.into(),
             event_time: UnixNanos(q.event_time_ns),
             received_at: UnixNanos(q.received_at_ns),
             bid: decimal(q.bid, "Quote", "bid")?,
@@ -326,6 +326,10 @@ mod tests {
     fn bad_messages_give_typed_errors_not_panics() {
         assert!(matches!(
             Tick::decode(b"\xff\xff\xff"),
+            Err(SchemaError::Malformed("invalid varint"))
+        ));
+        assert!(matches!(
+            Tick::decode_via_prost(b"\xff\xff\xff"),
             Err(SchemaError::Decode(_))
         ));
         assert!(matches!(Tick::decode(b""), Err(SchemaError::UnknownBody)));
@@ -430,13 +434,13 @@ mod tests {
                     Tick::Trade(Trade {
                         source,
                         symbol,
-                        venue_symbol,
+                        venue_symbol: venue_symbol.into(),
                         event_time: UnixNanos(e),
                         received_at: UnixNanos(r),
                         price,
                         size,
                         side: [Side::Unknown, Side::Buy, Side::Sell][usize::from(side)],
-                        trade_id,
+                        trade_id: trade_id.into(),
                     })
                 },
             );
@@ -464,7 +468,7 @@ mod tests {
                     Tick::Quote(Quote {
                         source,
                         symbol,
-                        venue_symbol,
+                        venue_symbol: venue_symbol.into(),
                         event_time: UnixNanos(e),
                         received_at: UnixNanos(r),
                         bid,

@@ -2,6 +2,7 @@ use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rust_decimal::Decimal;
+use smol_str::SmolStr;
 
 use crate::Symbol;
 
@@ -134,7 +135,7 @@ pub struct Trade {
     /// Canonical symbol, `BTC/USD`.
     pub symbol: Symbol,
     /// The venue's own symbol, `XBT/USD`.
-    pub venue_symbol: String,
+    pub venue_symbol: SmolStr,
     /// The venue's event time.
     pub event_time: UnixNanos,
     /// When tickflow received it.
@@ -146,7 +147,7 @@ pub struct Trade {
     /// Aggressor side.
     pub side: Side,
     /// The venue's trade id: the unique key within (source, symbol).
-    pub trade_id: String,
+    pub trade_id: SmolStr,
 }
 
 /// The best bid and offer at an instant.
@@ -157,7 +158,7 @@ pub struct Quote {
     /// Canonical symbol.
     pub symbol: Symbol,
     /// The venue's own symbol.
-    pub venue_symbol: String,
+    pub venue_symbol: SmolStr,
     /// The venue's event time.
     pub event_time: UnixNanos,
     /// When tickflow received it.

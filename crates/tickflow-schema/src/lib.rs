@@ -7,6 +7,9 @@
 //!   [`Symbol`] and a closed set of [`Source`]s.
 //! - Conversions between the two ([`Tick::encode`], [`Tick::decode`], `From`/`TryFrom`), which keep
 //!   every decimal's value *and* scale: `0.00012340` stays `0.00012340`.
+//!
+//! Short strings (symbols, venue symbols, trade ids) are [`SmolStr`]s: inline up to 23 bytes, so
+//! decoding a tick allocates nothing and cloning a symbol is a copy.
 
 mod codec;
 mod convert;
@@ -28,4 +31,5 @@ pub mod proto {
 pub use domain::{Gap, GapReason, Quote, Side, Source, Tick, TickKind, Trade, UnixNanos};
 pub use error::SchemaError;
 pub use rust_decimal::Decimal;
+pub use smol_str::SmolStr;
 pub use symbol::{MAX_SYMBOL_LEN, Symbol, SymbolError};

@@ -1,5 +1,7 @@
 use std::fmt;
 
+use smol_str::SmolStr;
+
 /// The longest canonical symbol accepted, in bytes.
 pub const MAX_SYMBOL_LEN: usize = 32;
 
@@ -11,7 +13,7 @@ pub const MAX_SYMBOL_LEN: usize = 32;
 /// what is wrong. The alphabet is chosen so that the symbol is safe inside a Pulsar topic name,
 /// a URL path and a SQL literal, and so that two symbols never share a slug.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Symbol(String);
+pub struct Symbol(SmolStr);
 
 /// What is wrong with a symbol.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -67,6 +69,30 @@ impl fmt::Display for Shown<'_> {
 impl Symbol {
     /// Validates and canonicalises (upper-cases) a symbol.
     pub fn parse(input: &str) -> Result<Self, SymbolError> {
+        // Fast path, one pass over the bytes: ASCII alphanumerics with at most one inner '/'.
+        let bytes = input.as_bytes();
+        if !bytes.is_empty() && bytes.len() <= MAX_SYMBOL_LEN {
+            let mut upper = [0u8; MAX_SYMBOL_LEN];
+            let mut slash = None;
+            let mut ok = true;
+            for (i, &b) in bytes.iter().enumerate() {
+                if b == b'/' {
+                    ok &= slash.is_none() && i > 0 && i + 1 < bytes.len();
+                    slash = Some(i);
+                } else {
+                    ok &= b.is_ascii_alphanumeric();
+                }
+                upper[i] = b.to_ascii_uppercase();
+            }
+            if ok && let Ok(text) = std::str::from_utf8(&upper[..bytes.len()]) {
+                return Ok(Self(SmolStr::new_inline(text)));
+            }
+        }
+        Self::reject(input)
+    }
+
+    /// Says what is wrong with a symbol the fast path refused.
+    fn reject(input: &str) -> Result<Self, SymbolError> {
         if input.is_empty() {
             return Err(SymbolError::Empty);
         }
@@ -100,7 +126,11 @@ impl Symbol {
                 ch,
             });
         }
-        Ok(Self(input.to_ascii_uppercase()))
+        // Only reachable if the fast path and these checks disagree: refuse rather than accept.
+        Err(SymbolError::InvalidChar {
+            symbol: input.to_owned(),
+            ch: '?',
+        })
     }
 
     /// The canonical text, `BTC/USD`.

@@ -58,7 +58,7 @@ pub fn trade(symbol: &Symbol, i: u64) -> Tick {
     Tick::Trade(Trade {
         source: Source::Kraken,
         symbol: symbol.clone(),
-        venue_symbol: symbol.as_str().replace("BTC", "XBT"),
+        venue_symbol: symbol.as_str().replace("BTC", "XBT").into(),
         event_time: UnixNanos(event),
         received_at: UnixNanos(event + 2_500_001),
         price,
@@ -68,7 +68,7 @@ pub fn trade(symbol: &Symbol, i: u64) -> Tick {
         } else {
             Side::Sell
         },
-        trade_id: i.to_string(),
+        trade_id: i.to_string().into(),
     })
 }
 
