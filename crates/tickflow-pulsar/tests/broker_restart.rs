@@ -19,9 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use tickflow_pulsar::{
-    ConsumerSpec, InitialPosition, Namespace, SubscriptionType, TopicName, TopicSelection,
-};
+use tickflow_pulsar::{Namespace, TopicName};
 use tickflow_schema::{Source, Tick, TickKind};
 use tokio::sync::{Mutex, mpsc};
 
@@ -127,16 +125,7 @@ async fn producer_resumes_after_broker_kill_without_losing_acknowledged_ticks() 
     );
 
     // Read everything back.
-    let mut consumer = client
-        .tick_consumer(ConsumerSpec {
-            topics: TopicSelection::Topics(vec![topic.clone()]),
-            subscription: "restart-test".into(),
-            sub_type: SubscriptionType::Exclusive,
-            initial_position: InitialPosition::Earliest,
-            consumer_name: None,
-        })
-        .await
-        .unwrap();
+    let mut consumer = common::consumer(&client, &topic, "restart-test").await;
     let mut seen = BTreeSet::new();
     let mut duplicates = 0u64;
     let mut last_new = None;

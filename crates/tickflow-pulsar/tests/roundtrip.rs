@@ -12,9 +12,7 @@ mod common;
 
 use std::time::Duration;
 
-use tickflow_pulsar::{
-    ConsumerSpec, InitialPosition, Namespace, SubscriptionType, TopicName, TopicSelection,
-};
+use tickflow_pulsar::{Namespace, TopicName};
 use tickflow_schema::TickKind;
 
 const N: u64 = 100_000;
@@ -33,16 +31,7 @@ async fn hundred_thousand_ticks_arrive_exactly_and_in_order() {
     admin.create_topic(&topic).await.unwrap();
 
     // Subscribe first so the subscription's cursor holds every message.
-    let mut consumer = client
-        .tick_consumer(ConsumerSpec {
-            topics: TopicSelection::Topics(vec![topic.clone()]),
-            subscription: "roundtrip-test".into(),
-            sub_type: SubscriptionType::Exclusive,
-            initial_position: InitialPosition::Earliest,
-            consumer_name: None,
-        })
-        .await
-        .unwrap();
+    let mut consumer = common::consumer(&client, &topic, "roundtrip-test").await;
 
     let mut producer = client.tick_producer(&topic).await.unwrap();
     let mut receipts = Vec::with_capacity(usize::try_from(N).unwrap());

@@ -300,6 +300,25 @@ fn expect(wt: WireType, want: WireType) -> Result<(), SchemaError> {
     }
 }
 
+/// The one place a `Decimal` is built from its wire parts (coefficient low 64 and high 32 bits).
+pub(crate) fn decimal_from_parts(
+    lo: u64,
+    hi: u32,
+    scale: u32,
+    negative: bool,
+) -> Result<Decimal, SchemaError> {
+    if scale > 28 {
+        return Err(SchemaError::DecimalScale(scale));
+    }
+    Ok(Decimal::from_parts(
+        lo as u32,
+        (lo >> 32) as u32,
+        hi,
+        negative,
+        scale,
+    ))
+}
+
 /// A Decimal as read so far (messages merge when repeated).
 #[derive(Default, Clone, Copy)]
 struct DecimalParts {
@@ -337,16 +356,7 @@ impl DecimalParts {
     }
 
     fn finish(self) -> Result<Decimal, SchemaError> {
-        if self.scale > 28 {
-            return Err(SchemaError::DecimalScale(self.scale));
-        }
-        Ok(Decimal::from_parts(
-            self.lo as u32,
-            (self.lo >> 32) as u32,
-            self.hi,
-            self.negative,
-            self.scale,
-        ))
+        decimal_from_parts(self.lo, self.hi, self.scale, self.negative)
     }
 }
 
@@ -423,7 +433,7 @@ fn merge_decimal(
 
 fn varint(buf: &mut &[u8], wt: WireType) -> Result<u64, SchemaError> {
     expect(wt, WireType::Varint)?;
-    Ok(decode_varint(buf)?)
+    decode_varint(buf)
 }
 
 fn string<'a>(buf: &mut &'a [u8], wt: WireType) -> Result<&'a str, SchemaError> {

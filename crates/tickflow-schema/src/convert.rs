@@ -24,17 +24,7 @@ impl From<Decimal> for proto::Decimal {
 impl TryFrom<proto::Decimal> for Decimal {
     type Error = SchemaError;
     fn try_from(d: proto::Decimal) -> Result<Self, SchemaError> {
-        if d.scale > 28 {
-            return Err(SchemaError::DecimalScale(d.scale));
-        }
-        // The coefficient is 96 bits by construction (lo 64 + hi 32), which from_parts accepts whole.
-        Ok(Decimal::from_parts(
-            d.coefficient_lo as u32,
-            (d.coefficient_lo >> 32) as u32,
-            d.coefficient_hi,
-            d.negative,
-            d.scale,
-        ))
+        crate::codec::decimal_from_parts(d.coefficient_lo, d.coefficient_hi, d.scale, d.negative)
     }
 }
 

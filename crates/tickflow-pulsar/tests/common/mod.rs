@@ -11,7 +11,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use tickflow_pulsar::admin::AdminClient;
-use tickflow_pulsar::{PulsarClient, PulsarConfig};
+use tickflow_pulsar::{
+    ConsumerSpec, InitialPosition, PulsarClient, PulsarConfig, SubscriptionType, TickConsumer,
+    TopicName, TopicSelection,
+};
 use tickflow_schema::{Decimal, Side, Source, Symbol, Tick, Trade, UnixNanos};
 
 /// Settings for the broker under test: `PULSAR_URL` and `PULSAR_ADMIN_URL` from `.tickflow/env`,
@@ -88,4 +91,22 @@ where
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// An exclusive consumer of `topic` that starts at the oldest message.
+pub async fn consumer(
+    client: &PulsarClient,
+    topic: &TopicName,
+    subscription: &str,
+) -> TickConsumer {
+    client
+        .tick_consumer(ConsumerSpec {
+            topics: TopicSelection::Topics(vec![topic.clone()]),
+            subscription: subscription.into(),
+            sub_type: SubscriptionType::Exclusive,
+            initial_position: InitialPosition::Earliest,
+            consumer_name: None,
+        })
+        .await
+        .unwrap()
 }
