@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use tickflow_pulsar::{Namespace, TopicName};
+use tickflow_pulsar::Namespace;
 use tickflow_schema::{Source, Tick, TickKind};
 use tokio::sync::{Mutex, mpsc};
 
@@ -38,15 +38,8 @@ async fn pulsar_script(cmd: &str) {
 #[ignore = "kills and restarts the shared broker: make test runs it on its own"]
 async fn producer_resumes_after_broker_kill_without_losing_acknowledged_ticks() {
     let (client, admin) = common::pulsar().await;
-    let symbol = common::unique_symbol();
-    let topic = TopicName::data(
-        Namespace::Realtime,
-        Source::Kraken,
-        &symbol,
-        TickKind::Trade,
-    )
-    .unwrap();
-    admin.create_topic(&topic).await.unwrap();
+    let (symbol, topic) =
+        common::new_topic(&admin, Namespace::Realtime, Source::Kraken, TickKind::Trade).await;
     let mut producer = client.tick_producer(&topic).await.unwrap();
 
     let acked = Arc::new(Mutex::new(BTreeSet::new()));

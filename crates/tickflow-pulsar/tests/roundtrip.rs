@@ -12,7 +12,7 @@ mod common;
 
 use std::time::Duration;
 
-use tickflow_pulsar::{Namespace, TopicName};
+use tickflow_pulsar::Namespace;
 use tickflow_schema::TickKind;
 
 const N: u64 = 100_000;
@@ -20,15 +20,13 @@ const N: u64 = 100_000;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hundred_thousand_ticks_arrive_exactly_and_in_order() {
     let (client, admin) = common::pulsar().await;
-    let symbol = common::unique_symbol();
-    let topic = TopicName::data(
+    let (symbol, topic) = common::new_topic(
+        &admin,
         Namespace::Realtime,
         tickflow_schema::Source::Kraken,
-        &symbol,
         TickKind::Trade,
     )
-    .unwrap();
-    admin.create_topic(&topic).await.unwrap();
+    .await;
 
     // Subscribe first so the subscription's cursor holds every message.
     let mut consumer = common::consumer(&client, &topic, "roundtrip-test").await;
@@ -84,15 +82,13 @@ async fn hundred_thousand_ticks_arrive_exactly_and_in_order() {
 #[tokio::test]
 async fn a_tick_for_another_topic_is_refused() {
     let (client, admin) = common::pulsar().await;
-    let symbol = common::unique_symbol();
-    let topic = TopicName::data(
+    let (symbol, topic) = common::new_topic(
+        &admin,
         Namespace::Realtime,
         tickflow_schema::Source::Kraken,
-        &symbol,
         TickKind::Quote,
     )
-    .unwrap();
-    admin.create_topic(&topic).await.unwrap();
+    .await;
     let mut producer = client.tick_producer(&topic).await.unwrap();
     let err = producer
         .send(&common::trade(&symbol, 1))

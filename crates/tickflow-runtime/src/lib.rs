@@ -91,6 +91,7 @@ pub mod admin;
 pub mod config;
 pub mod supervisor;
 pub mod telemetry;
+mod text;
 
 use serde::{Deserialize, Serialize};
 

@@ -22,6 +22,8 @@ use std::fmt::Display;
 use std::future::Future;
 use std::time::Duration;
 
+use crate::text::one_line;
+
 use serde::{Deserialize, Serialize};
 use tokio::task::{Id, JoinError, JoinSet};
 use tokio_util::sync::CancellationToken;
@@ -372,13 +374,4 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
             Err(_) => "(a non-string panic payload)".to_owned(),
         },
     }
-}
-
-fn one_line(message: &str) -> String {
-    message
-        .lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
 }

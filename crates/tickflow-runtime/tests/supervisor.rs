@@ -3,8 +3,9 @@
 //! Time is paused (`start_paused`), so deadlines elapse instantly and deterministically; the
 //! tests synchronise on channels and tokens, never on sleeps.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, PoisonError};
+mod common;
+
+use common::Capture;
 use std::time::Duration;
 
 use tickflow_runtime::CancellationToken;
@@ -153,23 +154,6 @@ async fn the_first_failure_wins() {
     assert_eq!(err.task(), Some("first"));
 }
 
-/// Captures log output for the stragglers test.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn a_task_that_ignores_cancellation_is_aborted_at_the_deadline() {
     let logs = Capture::default();
@@ -205,7 +189,7 @@ async fn a_task_that_ignores_cancellation_is_aborted_at_the_deadline() {
     polite_rx.await.unwrap();
     assert!(alive_rx.await.is_err(), "the stubborn task was aborted");
 
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let text = logs.text();
     let warning = text
         .lines()
         .find(|line| line.contains("drain deadline"))

@@ -3,27 +3,12 @@
 //!
 //! One test per file: the global subscriber can be installed once per process.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, PoisonError};
+mod common;
+
+use common::Capture;
 use std::time::{Duration, Instant};
 
 use tickflow_runtime::telemetry::{self, TelemetryConfig, TelemetryError};
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_collector_does_not_break_logging() {
@@ -68,7 +53,7 @@ async fn an_unreachable_collector_does_not_break_logging() {
 
     tracing::info!("still logging after the exporter stopped");
 
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let text = logs.text();
     let lines: Vec<serde_json::Value> = text
         .lines()
         .filter_map(|line| serde_json::from_str(line).ok())

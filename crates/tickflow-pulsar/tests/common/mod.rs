@@ -10,12 +10,13 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use tickflow_pulsar::Namespace;
 use tickflow_pulsar::admin::AdminClient;
 use tickflow_pulsar::{
     ConsumerSpec, InitialPosition, PulsarClient, PulsarConfig, SubscriptionType, TickConsumer,
     TopicName, TopicSelection,
 };
-use tickflow_schema::{Decimal, Side, Source, Symbol, Tick, Trade, UnixNanos};
+use tickflow_schema::{Decimal, Side, Source, Symbol, Tick, TickKind, Trade, UnixNanos};
 
 /// Settings for the broker under test: `PULSAR_URL` and `PULSAR_ADMIN_URL` from `.tickflow/env`,
 /// or the defaults.
@@ -109,4 +110,17 @@ pub async fn consumer(
         })
         .await
         .unwrap()
+}
+
+/// A new, empty topic for a symbol no other run uses, created on the broker.
+pub async fn new_topic(
+    admin: &AdminClient,
+    ns: Namespace,
+    source: Source,
+    kind: TickKind,
+) -> (Symbol, TopicName) {
+    let symbol = unique_symbol();
+    let topic = TopicName::data(ns, source, &symbol, kind).unwrap();
+    admin.create_topic(&topic).await.unwrap();
+    (symbol, topic)
 }

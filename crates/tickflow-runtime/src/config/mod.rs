@@ -52,6 +52,8 @@ mod secret;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::text::one_line;
+
 use figment::providers::{Format, Serialized, Toml};
 use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
@@ -378,16 +380,6 @@ fn origin_from_metadata(metadata: &Metadata) -> Option<Origin> {
         Some(figment::Source::File(path)) => Some(Origin::File(path.clone())),
         _ => None,
     }
-}
-
-/// Collapses a possibly multi-line message (TOML parse errors draw carets) into one line.
-fn one_line(message: &str) -> String {
-    message
-        .lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// Where a config value came from.
