@@ -16,6 +16,7 @@ mod convert;
 mod domain;
 mod error;
 mod symbol;
+mod time;
 
 /// The generated protobuf types of package `tickflow.v1`.
 #[allow(
@@ -33,3 +34,4 @@ pub use error::SchemaError;
 pub use rust_decimal::Decimal;
 pub use smol_str::SmolStr;
 pub use symbol::{MAX_SYMBOL_LEN, Symbol, SymbolError};
+pub use time::TimeParseError;
