@@ -88,7 +88,9 @@
 #![warn(missing_docs)]
 
 pub mod admin;
+pub mod backoff;
 pub mod config;
+pub mod log_limit;
 pub mod supervisor;
 pub mod telemetry;
 mod text;
