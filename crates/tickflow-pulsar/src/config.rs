@@ -17,7 +17,9 @@ pub struct PulsarConfig {
     /// How long a sent message may wait for the broker's receipt, resends after a reconnect
     /// included. Longer than a broker restart, so a restart does not fail in-flight sends.
     pub operation_timeout_ms: u64,
-    /// Messages queued per producer before `send` waits (backpressure, not an error).
+    /// Commands (mostly whole batches) queued per broker connection before `send` waits
+    /// (backpressure, not an error). The client preallocates every slot (`async_channel`'s
+    /// bounded queue; a slot is about 4 KiB), so 10,000 cost 40 MiB per connection: keep it small.
     pub outbound_queue: usize,
     /// Most messages in one batch.
     pub batch_max_messages: u32,
@@ -37,7 +39,7 @@ impl Default for PulsarConfig {
             connect_timeout_ms: 15_000,
             max_backoff_ms: 5_000,
             operation_timeout_ms: 120_000,
-            outbound_queue: 10_000,
+            outbound_queue: 1_000,
             batch_max_messages: 1_000,
             batch_max_bytes: 128 * 1024,
             batch_linger_ms: 5,

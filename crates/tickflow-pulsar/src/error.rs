@@ -32,6 +32,9 @@ pub enum PulsarError {
         /// The tick's kind.
         kind: TickKind,
     },
+    /// A topic name could not be built.
+    #[error(transparent)]
+    Topic(#[from] crate::TopicError),
     /// Anything the client reported: lookups, sends, acks, timeouts.
     #[error("pulsar {op} failed: {source}")]
     Client {
