@@ -1,0 +1,73 @@
+//! `kraken-ingester`: see the library docs. Flags and well-known variables override the config
+//! file and `KRAKEN_INGESTER_*` variables.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+use kraken_ingester::{Config, Ingester};
+use tickflow_runtime::supervisor::shutdown_signal;
+use tickflow_runtime::{CancellationToken, config, telemetry};
+
+/// Kraken spot WebSocket v2 → Pulsar.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// TOML config file (optional).
+    #[arg(long, env = "KRAKEN_INGESTER_CONFIG")]
+    config: Option<PathBuf>,
+    /// Symbols to subscribe, comma separated (`BTC/USD,ETH/USD`).
+    #[arg(long, env = "KRAKEN_SYMBOLS", value_delimiter = ',')]
+    symbols: Option<Vec<String>>,
+    /// Kraken WebSocket v2 URL.
+    #[arg(long, env = "KRAKEN_WS_URL")]
+    ws_url: Option<String>,
+    /// Pulsar service URL.
+    #[arg(long, env = "PULSAR_URL")]
+    pulsar_url: Option<String>,
+    /// Admin HTTP address (`/healthz`, `/readyz`, `/metrics`).
+    #[arg(long, env = "KRAKEN_INGESTER_ADMIN_LISTEN")]
+    admin_listen: Option<std::net::SocketAddr>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let mut cfg: Config = config::Loader::new("kraken-ingester")
+        .file(args.config.as_deref())
+        .env_prefix("KRAKEN_INGESTER")
+        .ignore_env("KRAKEN_INGESTER_CONFIG")
+        .ignore_env("KRAKEN_INGESTER_ADMIN_LISTEN")
+        .load()?;
+    if let Some(symbols) = args.symbols {
+        cfg.kraken.symbols = symbols;
+    }
+    if let Some(url) = args.ws_url {
+        cfg.kraken.ws_url = url;
+    }
+    if let Some(url) = args.pulsar_url {
+        cfg.pulsar.url = url;
+    }
+    if let Some(addr) = args.admin_listen {
+        cfg.runtime.admin.listen = addr;
+    }
+    cfg.runtime
+        .telemetry
+        .apply_standard_env(|name| std::env::var(name).ok());
+    let telemetry = telemetry::init("kraken-ingester", &cfg.runtime.telemetry)?;
+
+    let (ingester, handle) = Ingester::build(cfg)
+        .await
+        .context("kraken-ingester cannot start")?;
+    tracing::info!(admin = %handle.admin_addr(), symbols = handle.symbols().len(), "kraken-ingester started");
+    let token = CancellationToken::new();
+    let signal = shutdown_signal()?;
+    let on_signal = token.clone();
+    tokio::spawn(async move {
+        signal.await;
+        on_signal.cancel();
+    });
+    let result = ingester.run(token).await;
+    telemetry.shutdown().await?;
+    Ok(result?)
+}
