@@ -1,5 +1,5 @@
 # tickflow: the commands a user types. See README.md.
-.PHONY: up infra down test bench deps
+.PHONY: up infra down test bench fuzz deps
 
 ## Start everything tickflow needs (today: Pulsar and PostgreSQL; the services join as they land).
 up: infra
@@ -17,9 +17,13 @@ down:
 test:
 	@bash scripts/test.sh
 
-## Benchmarks (not tests): codec ns/tick and producer throughput against pulsar-perf.
+## Benchmarks (not tests): codec, producer vs pulsar-perf, Kraken frame parsing and end to end.
 bench: infra
 	@bash scripts/bench.sh
+
+## Fuzz the venue decoders with libFuzzer (nightly + cargo-fuzz; FUZZ_SECONDS per target, default 60).
+fuzz:
+	@bash scripts/fuzz.sh
 
 ## Install system packages (protoc, JDK, PostgreSQL, Maven).
 deps:

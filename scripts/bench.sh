@@ -7,3 +7,5 @@ source "$STATE/env"
 export PULSAR_HOME="$CACHE/apache-pulsar-${PULSAR_VERSION:-4.0.8}"
 cargo bench -p tickflow-schema --bench codec
 cargo bench -p tickflow-pulsar --bench publish
+cargo bench -p kraken-ingester --bench parse
+cargo bench -p kraken-ingester --bench e2e
