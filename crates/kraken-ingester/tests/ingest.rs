@@ -567,3 +567,30 @@ async fn a_venue_that_is_down_is_retried_for_ever_and_shutdown_interrupts() {
         "shutdown cuts the backoff short"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_frame_costs_the_connection_not_the_process() {
+    let sim = KrakenSim::start().await.unwrap();
+    let s = unique_symbol();
+    let mut reader = Reader::new(&[&s], InitialPosition::Earliest).await;
+    let mut cfg = config(&sim, &[&s]);
+    cfg.kraken.max_frame_bytes = 64 * 1024;
+    let ingester = start(cfg).await;
+    subscribed(&sim, &[&s]).await;
+    sim.trades(&[sim_trade(&s, 1)]).await;
+    reader.until(WAIT, |t| trades(t).len() == 1).await;
+
+    let huge = format!(r#"{{"channel":"heartbeat","pad":"{}"}}"#, "x".repeat(256 * 1024));
+    sim.send_raw(&huge).await;
+    eventually(WAIT, "reconnected after the oversized frame", || async {
+        sim.connections_total() >= 2
+    })
+    .await;
+    subscribed(&sim, &[&s]).await;
+    sim.trades(&[sim_trade(&s, 2)]).await;
+    let ticks = reader.until(WAIT, |t| trades(t).len() == 2).await.to_vec();
+    let ids: Vec<String> = trades(&ticks).iter().map(|t| t.trade_id.to_string()).collect();
+    assert_eq!(ids, ["1", "2"]);
+    assert!(ingester.metric("kraken_ingester_reconnects_total").await >= 1.0);
+    ingester.stop().await;
+}

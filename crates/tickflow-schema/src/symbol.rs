@@ -85,7 +85,8 @@ impl Symbol {
                 upper[i] = b.to_ascii_uppercase();
             }
             if ok && let Ok(text) = std::str::from_utf8(&upper[..bytes.len()]) {
-                return Ok(Self(SmolStr::new_inline(text)));
+                // Inline (no allocation) up to SmolStr's 23 bytes; `new_inline` panics beyond.
+                return Ok(Self(SmolStr::new(text)));
             }
         }
         Self::reject(input)
@@ -190,6 +191,18 @@ impl AsRef<str> for Symbol {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn accepts_every_length_up_to_the_maximum() {
+        // Found by fuzzing the Kraken parser: 24..=32 bytes once panicked (SmolStr's inline cap).
+        for len in 1..=MAX_SYMBOL_LEN {
+            let text = format!("ALGO/{}", "c".repeat(len.saturating_sub(5).max(1)));
+            let text = if len < 6 { "A".repeat(len) } else { text };
+            let s = Symbol::parse(&text).unwrap();
+            assert_eq!(s.as_str(), text.to_ascii_uppercase());
+        }
+        assert!(Symbol::parse(&"A".repeat(MAX_SYMBOL_LEN + 1)).is_err());
+    }
 
     #[test]
     fn accepts_pairs_and_tickers_and_canonicalises_case() {
