@@ -580,7 +580,10 @@ async fn an_oversized_frame_costs_the_connection_not_the_process() {
     sim.trades(&[sim_trade(&s, 1)]).await;
     reader.until(WAIT, |t| trades(t).len() == 1).await;
 
-    let huge = format!(r#"{{"channel":"heartbeat","pad":"{}"}}"#, "x".repeat(256 * 1024));
+    let huge = format!(
+        r#"{{"channel":"heartbeat","pad":"{}"}}"#,
+        "x".repeat(256 * 1024)
+    );
     sim.send_raw(&huge).await;
     eventually(WAIT, "reconnected after the oversized frame", || async {
         sim.connections_total() >= 2
@@ -589,7 +592,10 @@ async fn an_oversized_frame_costs_the_connection_not_the_process() {
     subscribed(&sim, &[&s]).await;
     sim.trades(&[sim_trade(&s, 2)]).await;
     let ticks = reader.until(WAIT, |t| trades(t).len() == 2).await.to_vec();
-    let ids: Vec<String> = trades(&ticks).iter().map(|t| t.trade_id.to_string()).collect();
+    let ids: Vec<String> = trades(&ticks)
+        .iter()
+        .map(|t| t.trade_id.to_string())
+        .collect();
     assert_eq!(ids, ["1", "2"]);
     assert!(ingester.metric("kraken_ingester_reconnects_total").await >= 1.0);
     ingester.stop().await;

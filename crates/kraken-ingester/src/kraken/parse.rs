@@ -546,7 +546,10 @@ mod tests {
         // The fuzzer's first find: a 32-byte pair name panicked inside Symbol::parse.
         let text = r#"{"channel":"ticker","type":"snapshot","data":[{"symbol":"ALGO/USDCCCCCCCCCCCCCCCCCCCCCCCC","bid":0.10025,"bid_qty":740.0,"ask":0.10036,"ask_qty":13610285}]}"#;
         let (frame, out, bad) = parse(text);
-        assert!(matches!(frame.unwrap(), Frame::Data { ticks: 1, .. }), "{bad:?}");
+        assert!(
+            matches!(frame.unwrap(), Frame::Data { ticks: 1, .. }),
+            "{bad:?}"
+        );
         assert_eq!(out[0].symbol().as_str(), "ALGO/USDCCCCCCCCCCCCCCCCCCCCCCCC");
     }
 
