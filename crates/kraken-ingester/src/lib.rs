@@ -36,6 +36,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use prometheus_client::registry::Registry;
+use tickflow_pulsar::admin::AdminClient;
 use tickflow_pulsar::{PulsarClient, PulsarError};
 use tickflow_runtime::CancellationToken;
 use tickflow_runtime::admin::{AdminError, AdminServer, Health};
@@ -118,6 +119,24 @@ impl IngesterHandle {
     }
 }
 
+/// Makes sure the `market-data` tenant and its namespaces exist (idempotent, best effort), so
+/// that the ingester works on a fresh Pulsar before the control plane (which owns the layout)
+/// is deployed. A failure is logged, not fatal: producers retry until the layout appears.
+async fn ensure_layout(admin_url: &str) {
+    let result = match AdminClient::new(admin_url) {
+        Ok(admin) => {
+            tokio::time::timeout(std::time::Duration::from_secs(30), admin.provision_layout())
+                .await
+                .map_err(|_| "timed out".to_owned())
+                .and_then(|r| r.map_err(|e| e.to_string()))
+        }
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(error) = result {
+        tracing::warn!(%admin_url, %error, "could not check the Pulsar tenant and namespaces; producers will retry until they exist");
+    }
+}
+
 /// A built, not yet running ingester.
 #[derive(Debug)]
 pub struct Ingester {
@@ -151,6 +170,7 @@ impl Ingester {
         let metrics = Metrics::register(&mut registry);
         let health = Health::new();
         let pulsar = PulsarClient::connect(&cfg.pulsar, "kraken-ingester").await?;
+        ensure_layout(&cfg.pulsar.admin_url).await;
         let admin =
             AdminServer::bind(cfg.runtime.admin.listen, Arc::new(registry), health.clone()).await?;
         let (tx, desired) = watch::channel(symbols);
@@ -188,6 +208,7 @@ impl Ingester {
             self.metrics.clone(),
             publisher_ready,
             self.cfg.queue.max_in_flight,
+            shutdown.clone(),
         );
         supervisor.spawn("pulsar publisher", publisher.run(queue_rx));
         let cfg = Arc::new(self.cfg.kraken);

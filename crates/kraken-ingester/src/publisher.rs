@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use tickflow_pulsar::{Namespace, PulsarClient, PulsarError, TickProducer, TopicName};
+use tickflow_runtime::CancellationToken;
 use tickflow_runtime::admin::Readiness;
 use tickflow_runtime::backoff::{Backoff, BackoffConfig};
 use tickflow_runtime::log_limit::LogLimiter;
@@ -56,6 +57,7 @@ pub(crate) struct Publisher {
     in_flight: FuturesUnordered<Receipt>,
     max_in_flight: usize,
     errors: LogLimiter,
+    shutdown: CancellationToken,
 }
 
 fn kind_label(tick: &Tick) -> &'static str {
@@ -72,6 +74,7 @@ impl Publisher {
         metrics: Metrics,
         ready: Readiness,
         max_in_flight: usize,
+        shutdown: CancellationToken,
     ) -> Self {
         Self {
             client,
@@ -81,6 +84,7 @@ impl Publisher {
             in_flight: FuturesUnordered::new(),
             max_in_flight: max_in_flight.max(1),
             errors: LogLimiter::new(Duration::from_secs(10)),
+            shutdown,
         }
     }
 
@@ -128,7 +132,11 @@ impl Publisher {
                         Ok(_) => return Ok(()),
                         Err(e) => {
                             tracing::warn!(symbol = %symbol, error = %e, "cannot create producers yet; retrying");
-                            tokio::time::sleep(backoff.next_delay()).await;
+                            if !backoff.wait(&self.shutdown).await {
+                                // Shutting down: nothing was sent for this symbol, nothing is
+                                // lost by not opening it. A tick behind it still tries.
+                                return Ok(());
+                            }
                         }
                     }
                 }
@@ -183,7 +191,10 @@ impl Publisher {
                     if let Some(suppressed) = self.errors.check() {
                         tracing::warn!(error = %e, symbol = %tick.symbol(), suppressed, "publish failed; retrying");
                     }
-                    tokio::time::sleep(backoff.next_delay()).await;
+                    if !backoff.wait(&self.shutdown).await {
+                        // Shutting down and Pulsar does not take it: say so, loudly.
+                        return Err(e);
+                    }
                 }
             }
         }

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use kraken_ingester::{Config, Ingester, IngesterHandle};
+use tickflow_pulsar::admin::AdminClient;
 use tickflow_pulsar::{
     ConsumerSpec, InitialPosition, Namespace, PulsarClient, PulsarConfig, SubscriptionType,
     TickConsumer, TopicName, TopicSelection,
@@ -54,6 +55,15 @@ pub fn config(sim: &KrakenSim, symbols: &[&Symbol]) -> Config {
         reset_after_ms: 60_000,
     };
     cfg
+}
+
+/// What the control plane does in production: the tenant and namespaces (idempotent).
+pub async fn provision() {
+    let admin = AdminClient::new(&pulsar_config().admin_url).unwrap();
+    admin
+        .provision_layout()
+        .await
+        .unwrap_or_else(|e| panic!("is Pulsar running? `make infra`: {e}"));
 }
 
 /// A running ingester and what stops it.
@@ -102,6 +112,7 @@ impl Running {
 }
 
 pub async fn start(cfg: Config) -> Running {
+    provision().await;
     let (ingester, handle) = Ingester::build(cfg)
         .await
         .expect("is Pulsar running? `make infra`");
@@ -135,6 +146,7 @@ pub struct Reader {
 
 impl Reader {
     pub async fn new(symbols: &[&Symbol], position: InitialPosition) -> Self {
+        provision().await;
         let client = PulsarClient::connect(&pulsar_config(), "kraken-ingester-test")
             .await
             .unwrap();
