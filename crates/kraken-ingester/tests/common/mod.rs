@@ -308,10 +308,17 @@ pub fn epoch_text(s: &str) -> UnixNanos {
     UnixNanos::from_secs_nanos(secs.parse().unwrap(), nanos.parse().unwrap())
 }
 
+/// A file of `../shared/fixtures/kraken` (the shared directory sits beside the repository).
 pub fn fixture(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../../shared/fixtures/kraken")
-        .join(path)
+        .join(path);
+    assert!(
+        p.exists(),
+        "fixture {} is missing: ../shared must sit beside the repository",
+        p.display()
+    );
+    p
 }
 
 /// The trades of the 2021-04-17 v1 capture as v2 frames would carry them: same lexemes, ISO
