@@ -148,10 +148,17 @@ impl UnixNanos {
     pub fn to_rfc3339(self) -> String {
         self.to_string()
     }
-}
 
-impl fmt::Display for UnixNanos {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    /// Formats as RFC 3339 UTC with `digits` fraction digits (0 to 9, truncated toward the
+    /// past): 6 gives Kraken's `2023-09-25T07:48:36.925533Z`.
+    pub fn format_rfc3339(self, digits: u8) -> String {
+        let mut out = String::with_capacity(30);
+        // Writing into a String cannot fail.
+        let _ = self.write_rfc3339(&mut out, digits.min(9));
+        out
+    }
+
+    fn write_rfc3339(self, f: &mut impl fmt::Write, digits: u8) -> fmt::Result {
         let secs = self.0.div_euclid(1_000_000_000);
         let nanos = self.0.rem_euclid(1_000_000_000);
         let days = secs.div_euclid(86_400);
@@ -159,11 +166,22 @@ impl fmt::Display for UnixNanos {
         let (y, m, d) = civil_from_days(days);
         write!(
             f,
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
             sod / 3600,
             sod % 3600 / 60,
             sod % 60
-        )
+        )?;
+        if digits > 0 {
+            let fraction = nanos / 10i64.pow(9 - u32::from(digits));
+            write!(f, ".{fraction:0width$}", width = usize::from(digits))?;
+        }
+        f.write_char('Z')
+    }
+}
+
+impl fmt::Display for UnixNanos {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write_rfc3339(f, 9)
     }
 }
 
@@ -223,6 +241,15 @@ mod tests {
             let e = UnixNanos::parse_rfc3339(bad).unwrap_err();
             assert!(e.to_string().contains("RFC 3339"), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn formats_with_any_precision() {
+        let t = UnixNanos(1_695_628_116_925_533_999);
+        assert_eq!(t.format_rfc3339(6), "2023-09-25T07:48:36.925533Z");
+        assert_eq!(t.format_rfc3339(0), "2023-09-25T07:48:36Z");
+        assert_eq!(t.format_rfc3339(3), "2023-09-25T07:48:36.925Z");
+        assert_eq!(t.format_rfc3339(12), t.to_string());
     }
 
     #[test]

@@ -293,8 +293,7 @@ pub fn sim_ticker(symbol: &Symbol, i: u64, timestamp: UnixNanos) -> SimTicker {
 
 /// Kraken's timestamp format: microseconds, `Z`.
 pub fn rfc3339(t: UnixNanos) -> String {
-    let s = t.to_string(); // 2023-09-25T07:48:36.925533000Z
-    format!("{}Z", &s[..26])
+    t.format_rfc3339(6)
 }
 
 /// `1618678142.557535` (v1 epoch seconds) → nanoseconds.
