@@ -30,9 +30,13 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
-use tickflow_pulsar::{Namespace, PulsarClient, PulsarConfig, TopicName};
+use tickflow_pulsar::{Namespace, PulsarClient, TopicName};
 use tickflow_schema::{Decimal, Side, Source, Symbol, Tick, TickKind, Trade, UnixNanos};
-use venue_sim::kraken::{KrakenSim, SimTrade};
+use venue_sim::kraken::KrakenSim;
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+use common::{pulsar_config, sim_trade};
 
 const SYMBOLS: usize = 100;
 
@@ -43,14 +47,6 @@ fn env_num(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-fn pulsar_config() -> PulsarConfig {
-    let mut c = PulsarConfig::default();
-    if let Ok(url) = std::env::var("PULSAR_URL") {
-        c.url = url;
-    }
-    c
-}
-
 fn symbols() -> Vec<Symbol> {
     let run = uuid::Uuid::new_v4()
         .simple()
@@ -59,18 +55,6 @@ fn symbols() -> Vec<Symbol> {
     (0..SYMBOLS)
         .map(|i| Symbol::parse(&format!("B{}{i:03}/USD", &run[..6])).unwrap())
         .collect()
-}
-
-fn sim_trade(symbol: &Symbol, id: u64) -> SimTrade {
-    SimTrade {
-        symbol: symbol.to_string(),
-        side: if id.is_multiple_of(2) { "buy" } else { "sell" }.into(),
-        price: format!("{}.{}", 108_000 + id % 997, id % 10),
-        qty: format!("0.{:08}", 1 + id * 7_919 % 99_999_999),
-        ord_type: "market".into(),
-        trade_id: id,
-        timestamp: "2025-07-20T08:26:40.123456Z".into(),
-    }
 }
 
 struct Service {

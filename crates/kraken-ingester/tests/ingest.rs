@@ -266,10 +266,7 @@ async fn a_stalled_connection_is_replaced_and_the_outage_is_a_gap() {
         })
         .await;
     let ticks = reader.settle(Duration::from_millis(1500)).await.to_vec();
-    let ids: Vec<String> = trades(&ticks)
-        .iter()
-        .map(|t| t.trade_id.to_string())
-        .collect();
+    let ids = trade_ids(&ticks);
     assert_eq!(
         ids,
         ["1", "2", "3", "4", "5", "8"],
@@ -342,10 +339,7 @@ async fn a_dropped_connection_is_resubscribed_and_the_snapshot_fills_the_hole() 
 
     reader.until(WAIT, |t| trades(t).len() >= 6).await;
     let ticks = reader.settle(Duration::from_millis(1500)).await.to_vec();
-    let ids: Vec<String> = trades(&ticks)
-        .iter()
-        .map(|t| t.trade_id.to_string())
-        .collect();
+    let ids = trade_ids(&ticks);
     assert_eq!(
         ids,
         ["1", "2", "3", "4", "5", "6"],
@@ -474,10 +468,7 @@ async fn garbage_is_counted_and_skipped_and_good_ticks_are_kept() {
     sim.trades(&[sim_trade(&s, 5)]).await;
 
     let ticks = reader.until(WAIT, |t| trades(t).len() == 4).await.to_vec();
-    let ids: Vec<String> = trades(&ticks)
-        .iter()
-        .map(|t| t.trade_id.to_string())
-        .collect();
+    let ids = trade_ids(&ticks);
     assert_eq!(ids, ["1", "2", "4", "5"]);
     // Trade id 3 never arrived intact: that hole is recorded.
     let g = gaps(&ticks);
@@ -592,10 +583,7 @@ async fn an_oversized_frame_costs_the_connection_not_the_process() {
     subscribed(&sim, &[&s]).await;
     sim.trades(&[sim_trade(&s, 2)]).await;
     let ticks = reader.until(WAIT, |t| trades(t).len() == 2).await.to_vec();
-    let ids: Vec<String> = trades(&ticks)
-        .iter()
-        .map(|t| t.trade_id.to_string())
-        .collect();
+    let ids = trade_ids(&ticks);
     assert_eq!(ids, ["1", "2"]);
     assert!(ingester.metric("kraken_ingester_reconnects_total").await >= 1.0);
     ingester.stop().await;

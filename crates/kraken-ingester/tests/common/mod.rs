@@ -222,6 +222,14 @@ pub fn trades(ticks: &[Tick]) -> Vec<&tickflow_schema::Trade> {
         .collect()
 }
 
+/// The trade ids of the trades among `ticks`, in order.
+pub fn trade_ids(ticks: &[Tick]) -> Vec<String> {
+    trades(ticks)
+        .iter()
+        .map(|t| t.trade_id.to_string())
+        .collect()
+}
+
 pub fn quotes(ticks: &[Tick]) -> Vec<&tickflow_schema::Quote> {
     ticks
         .iter()
