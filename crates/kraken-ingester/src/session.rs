@@ -733,7 +733,6 @@ impl Session {
         arrived: Instant,
         eff: &mut Effects,
     ) {
-        let mut last_symbol: Option<Symbol> = None;
         for tick in ticks.drain(..) {
             let symbol = tick.symbol().clone();
             let Some(st) = self.symbols.get_mut(&symbol) else {
@@ -838,15 +837,10 @@ impl Session {
                 }
                 Tick::Gap(_) => {}
             }
-            if last_symbol.as_ref() != Some(&symbol) {
-                let mut board = lock(&self.board);
-                let entry = board.entry(symbol.clone()).or_default();
-                entry.last_tick_at = Some(received_at);
-                entry.ticks += 1;
-                last_symbol = Some(symbol);
-            } else if let Some(entry) = lock(&self.board).get_mut(&symbol) {
-                entry.ticks += 1;
-            }
+            let mut board = lock(&self.board);
+            let entry = board.entry(symbol).or_default();
+            entry.last_tick_at = Some(received_at);
+            entry.ticks += 1;
         }
     }
 
