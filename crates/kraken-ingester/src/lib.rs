@@ -104,12 +104,14 @@ impl IngesterHandle {
         self.desired.borrow().clone()
     }
 
-    /// What is known about one symbol (subscription states, last error, last tick).
+    /// What is known about one symbol (subscription states, last error, last tick). A legacy
+    /// name (`XBT/EUR`) finds its canonical entry (`BTC/EUR`).
     pub fn status(&self, symbol: &Symbol) -> Option<SymbolStatus> {
+        let symbol = kraken::symbols::canonical(symbol.as_str()).unwrap_or_else(|_| symbol.clone());
         self.board
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(symbol)
+            .get(&symbol)
             .cloned()
     }
 

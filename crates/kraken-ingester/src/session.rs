@@ -260,6 +260,13 @@ impl Session {
     /// Makes the wanted symbol set `desired`: new symbols are opened (and subscribed when
     /// connected), symbols no longer wanted are unsubscribed and closed.
     pub fn set_desired(&mut self, desired: &BTreeSet<Symbol>, now: Instant, eff: &mut Effects) {
+        // Legacy names (`XBT/EUR`) are wanted under their canonical name, the one Kraken's
+        // replies and data carry back.
+        let desired: BTreeSet<Symbol> = desired
+            .iter()
+            .map(|s| symbols::canonical(s.as_str()).unwrap_or_else(|_| s.clone()))
+            .collect();
+        let desired = &desired;
         let mut added = Vec::new();
         for symbol in desired {
             match self.symbols.get_mut(symbol) {
@@ -854,3 +861,168 @@ impl Session {
 
 /// How long the session waits between checks of its timeouts.
 pub const CHECK_EVERY: Duration = Duration::from_millis(250);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kraken::parse::parse_frame;
+
+    fn session() -> Session {
+        Session::new(
+            Arc::new(KrakenConfig::default()),
+            Metrics::unregistered(),
+            StatusBoard::default(),
+        )
+    }
+
+    fn sym(s: &str) -> Symbol {
+        Symbol::parse(s).unwrap()
+    }
+
+    /// Feeds one frame; returns the ticks and gaps queued.
+    fn feed(s: &mut Session, text: &str, eff: &mut Effects) -> Vec<Tick> {
+        let mut ticks = Vec::new();
+        let mut bad = Vec::new();
+        let frame = parse_frame(text, UnixNanos(5), &mut ticks, &mut bad).unwrap();
+        assert!(bad.is_empty(), "{bad:?}");
+        s.on_frame(frame, &mut ticks, UnixNanos(5), Instant::now(), eff);
+        eff.items
+            .drain(..)
+            .filter_map(|i| match i {
+                Item::Tick { tick, .. } => Some(tick),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Connected with BTC/USD subscribed on both channels (acks for req 1 and 2).
+    fn subscribed() -> Session {
+        let mut s = session();
+        let mut eff = Effects::default();
+        s.set_desired(&[sym("BTC/USD")].into(), Instant::now(), &mut eff);
+        s.on_connected(Instant::now(), &mut eff);
+        assert_eq!(eff.requests.len(), 2);
+        assert!(
+            eff.requests[0].contains(r#""channel":"trade""#)
+                && eff.requests[0].contains(r#""req_id":1"#)
+        );
+        assert!(eff.requests[1].contains(r#""event_trigger":"bbo""#));
+        for (id, ch) in [(1, "trade"), (2, "ticker")] {
+            feed(
+                &mut s,
+                &format!(
+                    r#"{{"method":"subscribe","req_id":{id},"result":{{"channel":"{ch}","symbol":"BTC/USD"}},"success":true}}"#
+                ),
+                &mut eff,
+            );
+        }
+        assert!(s.is_settled());
+        s
+    }
+
+    fn ticker(bid: &str, ts: &str) -> String {
+        format!(
+            r#"{{"channel":"ticker","type":"update","data":[{{"symbol":"BTC/USD","bid":{bid},"bid_qty":1,"ask":70000.5,"ask_qty":2,"timestamp":"{ts}"}}]}}"#
+        )
+    }
+
+    #[test]
+    fn quotes_with_one_timestamp_are_numbered_and_repeats_dropped() {
+        let mut s = subscribed();
+        let mut eff = Effects::default();
+        let ts = "2024-01-01T00:00:00.000001Z";
+        let mut seqs = Vec::new();
+        for bid in ["70000.1", "70000.2", "70000.2", "70000.3"] {
+            for t in feed(&mut s, &ticker(bid, ts), &mut eff) {
+                let Tick::Quote(q) = t else { panic!() };
+                seqs.push(q.sequence);
+            }
+        }
+        assert_eq!(
+            seqs,
+            [0, 1, 2],
+            "the exact repeat is dropped, the rest numbered"
+        );
+        let later = feed(
+            &mut s,
+            &ticker("70000.4", "2024-01-01T00:00:00.000002Z"),
+            &mut eff,
+        );
+        let Tick::Quote(q) = &later[0] else { panic!() };
+        assert_eq!(q.sequence, 0, "a new timestamp starts again at 0");
+    }
+
+    #[test]
+    fn replies_are_routed_by_req_id_not_by_method() {
+        let mut s = subscribed();
+        let mut eff = Effects::default();
+        s.set_desired(&BTreeSet::new(), Instant::now(), &mut eff);
+        assert_eq!(eff.requests.len(), 2, "unsubscribe trade and ticker");
+        assert!(eff.requests[0].contains(r#""method":"unsubscribe""#));
+        // Kraken answers an unsubscribe with method "subscribe" when it has nothing to remove.
+        feed(
+            &mut s,
+            r#"{"error":"Subscription Not Found","method":"subscribe","req_id":3,"success":false,"symbol":"BTC/USD"}"#,
+            &mut eff,
+        );
+        // Request 3 was the trade unsubscribe: trade is down, ticker still unsubscribing.
+        assert_eq!(
+            s.channel_state(&sym("BTC/USD"), Channel::Trade),
+            Some(&ChannelState::Down)
+        );
+        let mut eff = Effects::default();
+        feed(
+            &mut s,
+            r#"{"method":"unsubscribe","req_id":4,"result":{"channel":"ticker","symbol":"BTC/USD"},"success":true}"#,
+            &mut eff,
+        );
+        assert!(
+            s.channel_state(&sym("BTC/USD"), Channel::Ticker).is_none(),
+            "removed"
+        );
+    }
+
+    #[test]
+    fn a_refusal_touches_only_its_symbol() {
+        let mut s = session();
+        let mut eff = Effects::default();
+        s.set_desired(
+            &[sym("BTC/USD"), sym("XBT/EUR")].into(),
+            Instant::now(),
+            &mut eff,
+        );
+        s.on_connected(Instant::now(), &mut eff);
+        feed(
+            &mut s,
+            r#"{"error":"Currency pair not supported BTC/EUR","method":"subscribe","req_id":1,"success":false,"symbol":"BTC/EUR"}"#,
+            &mut eff,
+        );
+        // Wanted as XBT/EUR, held (and refused) under its canonical name.
+        assert!(s.channel_state(&sym("XBT/EUR"), Channel::Trade).is_none());
+        assert!(matches!(
+            s.channel_state(&sym("BTC/EUR"), Channel::Trade),
+            Some(ChannelState::Refused(e)) if e.contains("not supported")
+        ));
+        assert!(matches!(
+            s.channel_state(&sym("BTC/USD"), Channel::Trade),
+            Some(ChannelState::Pending { .. })
+        ));
+    }
+
+    #[test]
+    fn an_overdue_ack_is_resent_once_then_the_connection_is_given_up() {
+        let mut s = session();
+        let mut eff = Effects::default();
+        let t0 = Instant::now();
+        s.set_desired(&[sym("BTC/USD")].into(), t0, &mut eff);
+        s.on_connected(t0, &mut eff);
+        eff.requests.clear();
+        let late = t0 + Duration::from_secs(11);
+        assert!(s.check_timeouts(late, &mut eff).is_ok());
+        assert_eq!(eff.requests.len(), 2, "both channels subscribed again");
+        let err = s
+            .check_timeouts(late + Duration::from_secs(11), &mut eff)
+            .unwrap_err();
+        assert!(err.contains("not acknowledged after 2 attempts"), "{err}");
+    }
+}
