@@ -65,6 +65,7 @@ fn kind_label(tick: &Tick) -> &'static str {
         Tick::Trade(_) => "trade",
         Tick::Quote(_) => "quote",
         Tick::Gap(_) => "gap",
+        Tick::Coverage(_) => "coverage",
     }
 }
 

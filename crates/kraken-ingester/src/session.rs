@@ -842,7 +842,7 @@ impl Session {
                         arrived,
                     });
                 }
-                Tick::Gap(_) => {}
+                Tick::Gap(_) | Tick::Coverage(_) => {}
             }
             let mut board = lock(&self.board);
             let entry = board.entry(symbol).or_default();

@@ -11,7 +11,8 @@ use rust_decimal::Decimal;
 use smol_str::SmolStr;
 
 use crate::{
-    Gap, GapReason, Quote, SchemaError, Side, Source, Symbol, Tick, TickKind, Trade, UnixNanos,
+    Coverage, CoverageStatus, Gap, GapReason, Quote, SchemaError, Side, Source, Symbol, Tick,
+    TickKind, Trade, UnixNanos,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -160,11 +161,32 @@ fn gap_len(g: &Gap) -> usize {
         + len_varint_field(i64_bits(g.detected_at.0))
 }
 
+fn coverage_status_value(s: CoverageStatus) -> u64 {
+    match s {
+        CoverageStatus::Unspecified => 0,
+        CoverageStatus::Complete => 1,
+        CoverageStatus::Closed => 2,
+        CoverageStatus::Missing => 3,
+    }
+}
+
+fn coverage_len(c: &Coverage) -> usize {
+    len_str_field(c.source.as_str())
+        + len_str_field(c.symbol.as_str())
+        + len_varint_field(kind_value(c.kind))
+        + len_varint_field(i64_bits(c.hour.0))
+        + len_varint_field(coverage_status_value(c.status))
+        + len_varint_field(c.ticks)
+        + len_str_field(&c.detail)
+        + len_varint_field(i64_bits(c.recorded_at.0))
+}
+
 pub(crate) fn encoded_len(tick: &Tick) -> usize {
     let body = match tick {
         Tick::Trade(t) => trade_len(t),
         Tick::Quote(q) => quote_len(q),
         Tick::Gap(g) => gap_len(g),
+        Tick::Coverage(c) => coverage_len(c),
     };
     1 + encoded_len_varint(body as u64) + body
 }
@@ -216,6 +238,20 @@ pub(crate) fn encode_into(tick: &Tick, buf: &mut Vec<u8>) {
             put_varint(buf, 6, reason_value(g.reason));
             put_str(buf, 7, &g.detail);
             put_varint(buf, 8, i64_bits(g.detected_at.0));
+        }
+        Tick::Coverage(c) => {
+            let body = coverage_len(c);
+            buf.reserve(1 + encoded_len_varint(body as u64) + body);
+            buf.push(key(4, LEN));
+            encode_varint(body as u64, buf);
+            put_str(buf, 1, c.source.as_str());
+            put_str(buf, 2, c.symbol.as_str());
+            put_varint(buf, 3, kind_value(c.kind));
+            put_varint(buf, 4, i64_bits(c.hour.0));
+            put_varint(buf, 5, coverage_status_value(c.status));
+            put_varint(buf, 6, c.ticks);
+            put_str(buf, 7, &c.detail);
+            put_varint(buf, 8, i64_bits(c.recorded_at.0));
         }
     }
 }
@@ -414,11 +450,23 @@ struct GapParts<'a> {
     detected: i64,
 }
 
+#[derive(Default)]
+struct CoverageParts<'a> {
+    c: Common<'a>,
+    kind: u64,
+    hour: i64,
+    status: u64,
+    ticks: u64,
+    detail: &'a str,
+    recorded: i64,
+}
+
 enum Body<'a> {
     None,
     Trade(TradeParts<'a>),
     Quote(QuoteParts<'a>),
     Gap(GapParts<'a>),
+    Coverage(CoverageParts<'a>),
 }
 
 fn merge_decimal(
@@ -496,12 +544,41 @@ fn merge_gap<'a>(p: &mut GapParts<'a>, mut buf: &'a [u8]) -> Result<(), SchemaEr
     Ok(())
 }
 
+fn merge_coverage<'a>(p: &mut CoverageParts<'a>, mut buf: &'a [u8]) -> Result<(), SchemaError> {
+    while !buf.is_empty() {
+        let (tag, wt) = decode_key(&mut buf)?;
+        match tag {
+            1 => p.c.source = string(&mut buf, wt)?,
+            2 => p.c.symbol = string(&mut buf, wt)?,
+            3 => p.kind = varint(&mut buf, wt)?,
+            4 => p.hour = varint(&mut buf, wt)? as i64,
+            5 => p.status = varint(&mut buf, wt)?,
+            6 => p.ticks = varint(&mut buf, wt)?,
+            7 => p.detail = string(&mut buf, wt)?,
+            8 => p.recorded = varint(&mut buf, wt)? as i64,
+            _ => skip_field(wt, tag, &mut buf, DecodeContext::default())?,
+        }
+    }
+    Ok(())
+}
+
+fn tick_kind(raw: u64, message: &'static str) -> Result<TickKind, SchemaError> {
+    match raw as i32 {
+        1 => Ok(TickKind::Trade),
+        2 => Ok(TickKind::Quote),
+        _ => Err(SchemaError::MissingField {
+            message,
+            field: "kind",
+        }),
+    }
+}
+
 pub(crate) fn decode(mut buf: &[u8]) -> Result<Tick, SchemaError> {
     let mut body = Body::None;
     while !buf.is_empty() {
         let (tag, wt) = decode_key(&mut buf)?;
         match tag {
-            1..=3 => {
+            1..=4 => {
                 expect(wt, WireType::LengthDelimited)?;
                 let bytes = take_len(&mut buf)?;
                 // A repeated oneof member of the same kind merges; another kind replaces it.
@@ -518,11 +595,17 @@ pub(crate) fn decode(mut buf: &[u8]) -> Result<Tick, SchemaError> {
                         merge_quote(&mut p, bytes)?;
                         body = Body::Quote(p);
                     }
-                    (_, Body::Gap(p)) => merge_gap(p, bytes)?,
-                    _ => {
+                    (3, Body::Gap(p)) => merge_gap(p, bytes)?,
+                    (3, _) => {
                         let mut p = GapParts::default();
                         merge_gap(&mut p, bytes)?;
                         body = Body::Gap(p);
+                    }
+                    (_, Body::Coverage(p)) => merge_coverage(p, bytes)?,
+                    _ => {
+                        let mut p = CoverageParts::default();
+                        merge_coverage(&mut p, bytes)?;
+                        body = Body::Coverage(p);
                     }
                 }
             }
@@ -565,16 +648,7 @@ pub(crate) fn decode(mut buf: &[u8]) -> Result<Tick, SchemaError> {
         Body::Gap(p) => Ok(Tick::Gap(Gap {
             source: source(p.c.source)?,
             symbol: Symbol::parse(p.c.symbol)?,
-            kind: match p.kind as i32 {
-                1 => TickKind::Trade,
-                2 => TickKind::Quote,
-                _ => {
-                    return Err(SchemaError::MissingField {
-                        message: "Gap",
-                        field: "kind",
-                    });
-                }
-            },
+            kind: tick_kind(p.kind, "Gap")?,
             from: UnixNanos(p.from),
             to: UnixNanos(p.to),
             reason: match p.reason as i32 {
@@ -587,6 +661,21 @@ pub(crate) fn decode(mut buf: &[u8]) -> Result<Tick, SchemaError> {
             },
             detail: p.detail.to_owned(),
             detected_at: UnixNanos(p.detected),
+        })),
+        Body::Coverage(p) => Ok(Tick::Coverage(Coverage {
+            source: source(p.c.source)?,
+            symbol: Symbol::parse(p.c.symbol)?,
+            kind: tick_kind(p.kind, "Coverage")?,
+            hour: UnixNanos(p.hour),
+            status: match p.status as i32 {
+                1 => CoverageStatus::Complete,
+                2 => CoverageStatus::Closed,
+                3 => CoverageStatus::Missing,
+                _ => CoverageStatus::Unspecified,
+            },
+            ticks: p.ticks,
+            detail: p.detail.to_owned(),
+            recorded_at: UnixNanos(p.recorded),
         })),
     }
 }

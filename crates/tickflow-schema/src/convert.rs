@@ -5,7 +5,8 @@ use rust_decimal::Decimal;
 
 use crate::proto;
 use crate::{
-    Gap, GapReason, Quote, SchemaError, Side, Source, Symbol, Tick, TickKind, Trade, UnixNanos,
+    Coverage, CoverageStatus, Gap, GapReason, Quote, SchemaError, Side, Source, Symbol, Tick,
+    TickKind, Trade, UnixNanos,
 };
 
 impl From<Decimal> for proto::Decimal {
@@ -93,14 +94,65 @@ impl From<TickKind> for proto::TickKind {
     }
 }
 
-fn tick_kind(raw: i32) -> Result<TickKind, SchemaError> {
+fn tick_kind(raw: i32, message: &'static str) -> Result<TickKind, SchemaError> {
     match proto::TickKind::try_from(raw) {
         Ok(proto::TickKind::Trade) => Ok(TickKind::Trade),
         Ok(proto::TickKind::Quote) => Ok(TickKind::Quote),
         _ => Err(SchemaError::MissingField {
-            message: "Gap",
+            message,
             field: "kind",
         }),
+    }
+}
+
+impl From<CoverageStatus> for proto::CoverageStatus {
+    fn from(s: CoverageStatus) -> Self {
+        match s {
+            CoverageStatus::Unspecified => proto::CoverageStatus::Unspecified,
+            CoverageStatus::Complete => proto::CoverageStatus::Complete,
+            CoverageStatus::Closed => proto::CoverageStatus::Closed,
+            CoverageStatus::Missing => proto::CoverageStatus::Missing,
+        }
+    }
+}
+
+fn coverage_status(raw: i32) -> CoverageStatus {
+    match proto::CoverageStatus::try_from(raw) {
+        Ok(proto::CoverageStatus::Complete) => CoverageStatus::Complete,
+        Ok(proto::CoverageStatus::Closed) => CoverageStatus::Closed,
+        Ok(proto::CoverageStatus::Missing) => CoverageStatus::Missing,
+        _ => CoverageStatus::Unspecified,
+    }
+}
+
+impl From<&Coverage> for proto::Coverage {
+    fn from(c: &Coverage) -> Self {
+        Self {
+            source: c.source.as_str().to_owned(),
+            symbol: c.symbol.as_str().to_owned(),
+            kind: proto::TickKind::from(c.kind).into(),
+            hour_start_ns: c.hour.0,
+            status: proto::CoverageStatus::from(c.status).into(),
+            ticks: c.ticks,
+            detail: c.detail.clone(),
+            recorded_at_ns: c.recorded_at.0,
+        }
+    }
+}
+
+impl TryFrom<proto::Coverage> for Coverage {
+    type Error = SchemaError;
+    fn try_from(c: proto::Coverage) -> Result<Self, SchemaError> {
+        Ok(Self {
+            source: source(&c.source)?,
+            symbol: Symbol::parse(&c.symbol)?,
+            kind: tick_kind(c.kind, "Coverage")?,
+            hour: UnixNanos(c.hour_start_ns),
+            status: coverage_status(c.status),
+            ticks: c.ticks,
+            detail: c.detail,
+            recorded_at: UnixNanos(c.recorded_at_ns),
+        })
     }
 }
 
@@ -195,7 +247,7 @@ impl TryFrom<proto::Gap> for Gap {
         Ok(Self {
             source: source(&g.source)?,
             symbol: Symbol::parse(&g.symbol)?,
-            kind: tick_kind(g.kind)?,
+            kind: tick_kind(g.kind, "Gap")?,
             from: UnixNanos(g.from_time_ns),
             to: UnixNanos(g.to_time_ns),
             reason: gap_reason(g.reason),
@@ -212,6 +264,7 @@ impl From<&Tick> for proto::TickMessage {
             Tick::Trade(t) => Body::Trade(t.into()),
             Tick::Quote(q) => Body::Quote(q.into()),
             Tick::Gap(g) => Body::Gap(g.into()),
+            Tick::Coverage(c) => Body::Coverage(c.into()),
         };
         Self { body: Some(body) }
     }
@@ -225,6 +278,7 @@ impl TryFrom<proto::TickMessage> for Tick {
             Some(Body::Trade(t)) => Ok(Tick::Trade(t.try_into()?)),
             Some(Body::Quote(q)) => Ok(Tick::Quote(q.try_into()?)),
             Some(Body::Gap(g)) => Ok(Tick::Gap(g.try_into()?)),
+            Some(Body::Coverage(c)) => Ok(Tick::Coverage(c.try_into()?)),
             None => Err(SchemaError::UnknownBody),
         }
     }
@@ -505,7 +559,40 @@ mod tests {
                     })
                 },
             );
-        prop_oneof![trade, quote, gap]
+        let coverage = (
+            source_strategy(),
+            symbol(),
+            any::<bool>(),
+            any::<i64>(),
+            0..4usize,
+            any::<u64>(),
+            ".{0,30}",
+            any::<i64>(),
+        )
+            .prop_map(
+                |(source, symbol, trade, hour, status, ticks, detail, recorded)| {
+                    Tick::Coverage(Coverage {
+                        source,
+                        symbol,
+                        kind: if trade {
+                            TickKind::Trade
+                        } else {
+                            TickKind::Quote
+                        },
+                        hour: UnixNanos(hour),
+                        status: [
+                            CoverageStatus::Unspecified,
+                            CoverageStatus::Complete,
+                            CoverageStatus::Closed,
+                            CoverageStatus::Missing,
+                        ][status],
+                        ticks,
+                        detail,
+                        recorded_at: UnixNanos(recorded),
+                    })
+                },
+            );
+        prop_oneof![trade, quote, gap, coverage]
     }
 
     proptest! {

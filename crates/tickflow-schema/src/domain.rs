@@ -216,6 +216,52 @@ pub struct Gap {
     pub detected_at: UnixNanos,
 }
 
+/// Whether an hour of historical data is all there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CoverageStatus {
+    /// Not said (or a status from a newer schema).
+    Unspecified,
+    /// Every tick of the hour was published.
+    Complete,
+    /// No ticks: the market was closed.
+    Closed,
+    /// The venue could not serve the hour: data missing.
+    Missing,
+}
+
+impl CoverageStatus {
+    /// The name stored in the database: `unspecified`, `complete`, `closed`, `missing`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CoverageStatus::Unspecified => "unspecified",
+            CoverageStatus::Complete => "complete",
+            CoverageStatus::Closed => "closed",
+            CoverageStatus::Missing => "missing",
+        }
+    }
+}
+
+/// One hour of historical data of one (source, symbol, kind), and whether it is all there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Coverage {
+    /// The venue.
+    pub source: Source,
+    /// Canonical symbol.
+    pub symbol: Symbol,
+    /// Which ticks.
+    pub kind: TickKind,
+    /// Start of the hour (UTC).
+    pub hour: UnixNanos,
+    /// Complete, closed or missing.
+    pub status: CoverageStatus,
+    /// Ticks published for the hour.
+    pub ticks: u64,
+    /// Detail, for example the last error.
+    pub detail: String,
+    /// When the marker was made.
+    pub recorded_at: UnixNanos,
+}
+
 /// Anything that travels on a data topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Tick {
@@ -225,6 +271,8 @@ pub enum Tick {
     Quote(Quote),
     /// A gap.
     Gap(Gap),
+    /// A coverage marker of an hour of history.
+    Coverage(Coverage),
 }
 
 impl Tick {
@@ -234,6 +282,7 @@ impl Tick {
             Tick::Trade(t) => t.source,
             Tick::Quote(q) => q.source,
             Tick::Gap(g) => g.source,
+            Tick::Coverage(c) => c.source,
         }
     }
 
@@ -243,6 +292,7 @@ impl Tick {
             Tick::Trade(t) => &t.symbol,
             Tick::Quote(q) => &q.symbol,
             Tick::Gap(g) => &g.symbol,
+            Tick::Coverage(c) => &c.symbol,
         }
     }
 
@@ -252,15 +302,18 @@ impl Tick {
             Tick::Trade(_) => TickKind::Trade,
             Tick::Quote(_) => TickKind::Quote,
             Tick::Gap(g) => g.kind,
+            Tick::Coverage(c) => c.kind,
         }
     }
 
-    /// The venue's event time (for a gap, when it was detected): the Pulsar event time.
+    /// The venue's event time (for a gap, when it was detected; for coverage, the hour's
+    /// start): the Pulsar event time.
     pub fn event_time(&self) -> UnixNanos {
         match self {
             Tick::Trade(t) => t.event_time,
             Tick::Quote(q) => q.event_time,
             Tick::Gap(g) => g.detected_at,
+            Tick::Coverage(c) => c.hour,
         }
     }
 }

@@ -29,7 +29,9 @@ pub mod proto {
     include!(concat!(env!("OUT_DIR"), "/tickflow.v1.rs"));
 }
 
-pub use domain::{Gap, GapReason, Quote, Side, Source, Tick, TickKind, Trade, UnixNanos};
+pub use domain::{
+    Coverage, CoverageStatus, Gap, GapReason, Quote, Side, Source, Tick, TickKind, Trade, UnixNanos,
+};
 pub use error::SchemaError;
 pub use rust_decimal::Decimal;
 pub use smol_str::SmolStr;
