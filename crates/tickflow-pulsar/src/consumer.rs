@@ -53,6 +53,8 @@ pub struct EntryId {
 /// One received message.
 pub struct Delivery {
     message: pulsar::consumer::Message<Vec<u8>>,
+    /// Which of the consumer's inner consumers delivered it (acks go back there).
+    from: usize,
     /// The decoded tick, or why the payload is not one (skip and count it, or dead-letter it).
     pub tick: Result<Tick, SchemaError>,
 }
@@ -119,14 +121,21 @@ impl Delivery {
 }
 
 /// Receives ticks on a subscription. Reconnects as the client does: for ever, capped backoff.
+///
+/// A topic pattern over several namespaces is one inner consumer per namespace (the Rust
+/// client looks a pattern up in a single namespace), all on the same subscription; their
+/// messages are merged and each acknowledgement goes back to the consumer that delivered it.
 pub struct TickConsumer {
-    inner: pulsar::Consumer<Vec<u8>, pulsar::TokioExecutor>,
+    inner: Vec<pulsar::Consumer<Vec<u8>, pulsar::TokioExecutor>>,
 }
 
 impl std::fmt::Debug for TickConsumer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TickConsumer")
-            .field("subscription", &self.inner.subscription())
+            .field(
+                "subscription",
+                &self.inner.first().map(|c| c.subscription().to_owned()),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -145,55 +154,110 @@ impl TickConsumer {
             durable: Some(true),
             ..Default::default()
         };
-        let mut builder = client
-            .raw()
-            .consumer()
-            .with_subscription(spec.subscription)
-            .with_subscription_type(spec.sub_type.into())
-            .with_batch_size(client.config().receiver_queue.max(1))
-            .with_options(options);
-        if let Some(name) = spec.consumer_name {
-            builder = builder.with_consumer_name(name);
-        }
-        builder = match spec.topics {
+        let builder = || {
+            let mut b = client
+                .raw()
+                .consumer()
+                .with_subscription(spec.subscription.clone())
+                .with_subscription_type(spec.sub_type.into())
+                .with_batch_size(client.config().receiver_queue.max(1))
+                .with_options(options.clone());
+            if let Some(name) = &spec.consumer_name {
+                b = b.with_consumer_name(name.clone());
+            }
+            b
+        };
+        let mut inner = Vec::new();
+        match &spec.topics {
             TopicSelection::Topics(topics) => {
-                builder.with_topics(topics.iter().map(ToString::to_string))
+                let consumer = builder()
+                    .with_topics(topics.iter().map(ToString::to_string))
+                    .build()
+                    .await
+                    .map_err(PulsarError::client("subscribe"))?;
+                inner.push(consumer);
             }
             TopicSelection::Pattern {
                 namespaces,
                 pattern,
                 refresh,
             } => {
-                let regex = regex::Regex::new(&pattern).map_err(|e| PulsarError::Client {
+                let regex = regex::Regex::new(pattern).map_err(|e| PulsarError::Client {
                     op: "compile topic pattern",
                     source: pulsar::Error::Custom(e.to_string()),
                 })?;
-                let mut b = builder.with_topic_regex(regex).with_topic_refresh(refresh);
                 for ns in namespaces {
-                    b = b.with_lookup_namespace(ns.qualified());
+                    let consumer = builder()
+                        .with_topic_regex(regex.clone())
+                        .with_topic_refresh(*refresh)
+                        .with_lookup_namespace(ns.qualified())
+                        .build()
+                        .await
+                        .map_err(PulsarError::client("subscribe"))?;
+                    inner.push(consumer);
                 }
-                b
             }
-        };
-        let inner = builder
-            .build()
-            .await
-            .map_err(PulsarError::client("subscribe"))?;
+        }
+        if inner.is_empty() {
+            return Err(PulsarError::Client {
+                op: "subscribe",
+                source: pulsar::Error::Custom(
+                    "a topic pattern needs at least one namespace".into(),
+                ),
+            });
+        }
         Ok(Self { inner })
     }
 
     /// The next message; `None` when the consumer was closed.
     pub async fn next(&mut self) -> Option<Result<Delivery, PulsarError>> {
-        let msg = self.inner.next().await?;
+        let (msg, from) = if self.inner.len() == 1 {
+            (self.inner.first_mut()?.next().await?, 0)
+        } else {
+            // The first inner consumer with a message; a closed one is skipped unless all are.
+            let mut open: Vec<usize> = (0..self.inner.len()).collect();
+            loop {
+                if open.is_empty() {
+                    return None;
+                }
+                let nexts = self
+                    .inner
+                    .iter_mut()
+                    .enumerate()
+                    .filter(|(i, _)| open.contains(i))
+                    .map(|(i, c)| Box::pin(async move { (c.next().await, i) }));
+                let ((msg, i), _, _) = futures::future::select_all(nexts).await;
+                match msg {
+                    Some(m) => break (m, i),
+                    None => open.retain(|&j| j != i),
+                }
+            }
+        };
         Some(msg.map_err(PulsarError::client("receive")).map(|message| {
             let tick = Tick::decode(&message.payload.data);
-            Delivery { message, tick }
+            Delivery {
+                message,
+                from,
+                tick,
+            }
         }))
+    }
+
+    fn delivered_by(
+        &mut self,
+        delivery: &Delivery,
+    ) -> Result<&mut pulsar::Consumer<Vec<u8>, pulsar::TokioExecutor>, PulsarError> {
+        self.inner
+            .get_mut(delivery.from)
+            .ok_or_else(|| PulsarError::Client {
+                op: "ack",
+                source: pulsar::Error::Custom("delivery from another consumer".into()),
+            })
     }
 
     /// Acknowledges a delivery, and with it (in this client) its whole batch entry.
     pub async fn ack(&mut self, delivery: &Delivery) -> Result<(), PulsarError> {
-        self.inner
+        self.delivered_by(delivery)?
             .ack(&delivery.message)
             .await
             .map_err(|e| PulsarError::Client {
@@ -204,7 +268,7 @@ impl TickConsumer {
 
     /// Asks for a delivery to be redelivered (immediately: this client has no nack delay).
     pub async fn nack(&mut self, delivery: &Delivery) -> Result<(), PulsarError> {
-        self.inner
+        self.delivered_by(delivery)?
             .nack(&delivery.message)
             .await
             .map_err(|e| PulsarError::Client {
@@ -215,14 +279,16 @@ impl TickConsumer {
 
     /// The topics currently subscribed (after pattern expansion).
     pub fn topics(&self) -> Vec<String> {
-        self.inner.topics()
+        self.inner.iter().flat_map(|c| c.topics()).collect()
     }
 
     /// Closes the consumer on the broker.
-    pub async fn close(mut self) -> Result<(), PulsarError> {
-        self.inner
-            .close()
-            .await
-            .map_err(PulsarError::client("close consumer"))
+    pub async fn close(self) -> Result<(), PulsarError> {
+        for mut c in self.inner {
+            c.close()
+                .await
+                .map_err(PulsarError::client("close consumer"))?;
+        }
+        Ok(())
     }
 }
