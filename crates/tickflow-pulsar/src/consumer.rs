@@ -114,6 +114,16 @@ impl Delivery {
         self.message.metadata().event_time
     }
 
+    /// The message's properties (a dead letter's `reason`, `origin_topic`, ...).
+    pub fn properties(&self) -> std::collections::HashMap<String, String> {
+        self.message
+            .metadata()
+            .properties
+            .iter()
+            .map(|kv| (kv.key.clone(), kv.value.clone()))
+            .collect()
+    }
+
     /// The raw payload.
     pub fn payload(&self) -> &[u8] {
         &self.message.payload.data

@@ -53,8 +53,9 @@ impl Default for Config {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DatabaseConfig {
-    /// `postgres://user:password@host:port/db`. A secret: it may hold a password.
-    pub url: SecretString,
+    /// `postgres://user:password@host:port/db` (`DATABASE_URL`). A secret: it may hold a
+    /// password. Required.
+    pub url: Option<SecretString>,
     /// Connections in the pool. Default 4.
     pub max_connections: u32,
     /// How long to wait for a connection at start. Default 30 s.
@@ -64,7 +65,7 @@ pub struct DatabaseConfig {
 impl Default for DatabaseConfig {
     fn default() -> Self {
         Self {
-            url: SecretString::new("postgres://tickflow@127.0.0.1:55432/tickflow".to_owned()),
+            url: None,
             max_connections: 4,
             connect_timeout_ms: 30_000,
         }

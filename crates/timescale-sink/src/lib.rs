@@ -54,6 +54,9 @@ pub enum SinkError {
     /// The admin server could not bind.
     #[error(transparent)]
     Admin(#[from] AdminError),
+    /// A required setting is missing.
+    #[error("{0}")]
+    Config(String),
     /// Stopped with work left undone (it will be redelivered).
     #[error("{0}")]
     Stopped(String),
@@ -75,10 +78,16 @@ impl Sink {
     /// Connects to the database (waiting up to `database.connect_timeout_ms` for it), runs the
     /// migrations, connects to Pulsar and binds the admin server.
     pub async fn build(cfg: Config) -> Result<Self, SinkError> {
+        let url = cfg.database.url.as_ref().ok_or_else(|| {
+            SinkError::Config(
+                "database.url is not set: give DATABASE_URL (or TIMESCALE_SINK_DATABASE__URL)"
+                    .to_owned(),
+            )
+        })?;
         let pool = PgPoolOptions::new()
             .max_connections(cfg.database.max_connections.max(1))
             .acquire_timeout(Duration::from_millis(cfg.database.connect_timeout_ms))
-            .connect(cfg.database.url.expose())
+            .connect(url.expose())
             .await?;
         let engine = schema::prepare(&pool).await?;
         tracing::info!(?engine, "database schema ready");

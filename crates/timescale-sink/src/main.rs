@@ -41,7 +41,7 @@ async fn main() -> anyhow::Result<()> {
         .ignore_env("TIMESCALE_SINK_ADMIN_LISTEN")
         .load()?;
     if let Some(url) = args.database_url {
-        cfg.database.url = SecretString::new(url);
+        cfg.database.url = Some(SecretString::new(url));
     }
     if let Some(url) = args.pulsar_url {
         cfg.pulsar.url = url;

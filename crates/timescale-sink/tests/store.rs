@@ -274,3 +274,94 @@ async fn late_and_out_of_order_rows_keep_candles_right() {
     }
     sink.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poison_goes_to_the_dead_letter_topic_and_the_good_ones_land() {
+    use tickflow_pulsar::{
+        ConsumerSpec, InitialPosition, SubscriptionType, TopicName, TopicSelection,
+    };
+    let env = Env::new().await;
+    let a = env.symbol(0);
+    // Read the dead-letter topic from now on.
+    let mut dlq = env
+        .client
+        .tick_consumer(ConsumerSpec {
+            topics: TopicSelection::Topics(vec![TopicName::dead_letters()]),
+            subscription: format!("{}-dlq", env.subscription),
+            sub_type: SubscriptionType::Exclusive,
+            initial_position: InitialPosition::Latest,
+            consumer_name: None,
+        })
+        .await
+        .unwrap();
+    let mut good: Vec<Tick> = (0..200).map(|i| trade(&a, i, T0)).collect();
+    // The database refuses text with a NUL byte (SQLSTATE 22021): valid protobuf, bad row.
+    let Tick::Trade(mut bad) = trade(&a, 1000, T0) else {
+        panic!()
+    };
+    bad.trade_id = "bad\u{0}id".into();
+    good.insert(57, Tick::Trade(bad));
+    let mut p = env
+        .producer(Namespace::Realtime, Source::Kraken, &a, TickKind::Trade)
+        .await;
+    env.publish(&mut p, &good).await;
+    // Not a TickMessage at all, on the same topic, through the raw client.
+    let topic = TopicName::data(Namespace::Realtime, Source::Kraken, &a, TickKind::Trade).unwrap();
+    let mut raw = env
+        .client
+        .raw()
+        .producer()
+        .with_topic(topic.to_string())
+        .build()
+        .await
+        .unwrap();
+    raw.send_non_blocking(b"\xff\xff not protobuf".to_vec())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+
+    let sink = start(env.config()).await;
+    env.wait_rows("trades", 200, WAIT).await;
+    let mut reasons = Vec::new();
+    while reasons.len() < 2 {
+        let d = tokio::time::timeout(WAIT, dlq.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        let props = d.properties();
+        assert!(
+            props["origin_topic"].ends_with(&topic.to_string()),
+            "{props:?}"
+        );
+        reasons.push(props["reason"].clone());
+        dlq.ack(&d).await.unwrap();
+    }
+    reasons.sort();
+    assert!(
+        reasons[0].starts_with("rejected by the database"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons[0].contains("22021") || reasons[0].to_lowercase().contains("0x00"),
+        "{reasons:?}"
+    );
+    assert!(reasons[1].starts_with("undecodable"), "{reasons:?}");
+    let ids: i64 = sqlx::query_scalar("SELECT count(DISTINCT trade_id) FROM trades")
+        .fetch_one(&env.db)
+        .await
+        .unwrap();
+    assert_eq!(ids, 200, "every good trade, once");
+    assert_eq!(
+        sink.metric("timescale_sink_dead_letters_total{reason=\"rejected\"}")
+            .await,
+        1.0
+    );
+    assert_eq!(
+        sink.metric("timescale_sink_dead_letters_total{reason=\"undecodable\"}")
+            .await,
+        1.0
+    );
+    sink.stop().await;
+}

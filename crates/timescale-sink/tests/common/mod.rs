@@ -105,7 +105,7 @@ impl Env {
             pulsar: pulsar_config(),
             ..Config::default()
         };
-        cfg.database.url = SecretString::new(self.db_url.clone());
+        cfg.database.url = Some(SecretString::new(self.db_url.clone()));
         cfg.runtime.admin.listen = "127.0.0.1:0".parse().unwrap();
         cfg.subscription.name = self.subscription.clone();
         cfg.subscription.pattern = format!(
@@ -140,11 +140,16 @@ impl Env {
         }
     }
 
+    /// Rows in `table`; 0 while the sink has not created it yet.
     pub async fn count(&self, table: &str) -> i64 {
-        sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+        match sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
             .fetch_one(&self.db)
             .await
-            .unwrap()
+        {
+            Ok(n) => n,
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P01") => 0,
+            Err(e) => panic!("counting {table}: {e}"),
+        }
     }
 
     /// Polls until `table` holds `n` rows (fails at more, or after `limit`).
