@@ -60,11 +60,12 @@ wait_until() {
 
 # stop_pid FILE NAME: stop the process recorded in FILE with SIGTERM, then SIGKILL after a grace period.
 stop_pid() {
-  local file=$1 name=$2
+  # stop_pid PIDFILE NAME [SIGNAL]: SIGNAL (default TERM), then SIGKILL after 60 s.
+  local file=$1 name=$2 signal=${3:-TERM}
   if ! pid_alive "$file"; then rm -f "$file"; return 0; fi
   local pid; pid=$(cat "$file")
   log "stopping $name (pid $pid)"
-  kill -TERM "$pid" 2>/dev/null || true
+  kill -"$signal" "$pid" 2>/dev/null || true
   local deadline=$((SECONDS + 60))
   while kill -0 "$pid" 2>/dev/null; do
     if [ $SECONDS -ge $deadline ]; then

@@ -56,7 +56,8 @@ start() {
 
 case "${1:-}" in
   start) start ;;
-  stop) stop_pid "$PIDFILE" postgres ;;
+  # SIGINT is PostgreSQL's fast shutdown (SIGTERM would wait for every client to disconnect).
+  stop) stop_pid "$PIDFILE" postgres INT ;;
   status) if pid_alive "$PIDFILE" && ready; then echo "postgres running (pid $(cat "$PIDFILE"))"; else echo "postgres not running"; exit 1; fi ;;
   *) die "usage: scripts/postgres.sh start|stop|status" ;;
 esac

@@ -58,8 +58,11 @@ pub struct DatabaseConfig {
     pub url: Option<SecretString>,
     /// Connections in the pool. Default 4.
     pub max_connections: u32,
-    /// How long to wait for a connection at start. Default 30 s.
+    /// How long to wait for the database at start. Default 30 s.
     pub connect_timeout_ms: u64,
+    /// How long a write waits for a connection before counting the database as away (and
+    /// retrying with backoff). Default 5 s.
+    pub acquire_timeout_ms: u64,
 }
 
 impl Default for DatabaseConfig {
@@ -68,6 +71,7 @@ impl Default for DatabaseConfig {
             url: None,
             max_connections: 4,
             connect_timeout_ms: 30_000,
+            acquire_timeout_ms: 5_000,
         }
     }
 }

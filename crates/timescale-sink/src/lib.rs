@@ -84,11 +84,24 @@ impl Sink {
                     .to_owned(),
             )
         })?;
-        let pool = PgPoolOptions::new()
+        let options = PgPoolOptions::new()
             .max_connections(cfg.database.max_connections.max(1))
-            .acquire_timeout(Duration::from_millis(cfg.database.connect_timeout_ms))
-            .connect(url.expose())
-            .await?;
+            .acquire_timeout(Duration::from_millis(
+                cfg.database.acquire_timeout_ms.max(100),
+            ));
+        // At start, wait for the database up to `connect_timeout_ms` (it may be starting too).
+        let deadline =
+            std::time::Instant::now() + Duration::from_millis(cfg.database.connect_timeout_ms);
+        let pool = loop {
+            match options.clone().connect(url.expose()).await {
+                Ok(pool) => break pool,
+                Err(e) if std::time::Instant::now() < deadline => {
+                    tracing::warn!(error = %e, "database not reachable yet; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
         let engine = schema::prepare(&pool).await?;
         tracing::info!(?engine, "database schema ready");
         let pulsar = PulsarClient::connect(&cfg.pulsar, "timescale-sink").await?;
