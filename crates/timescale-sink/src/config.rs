@@ -108,6 +108,9 @@ pub struct BatchConfig {
     pub max_bytes: usize,
     /// At most this long after its first message. Default 100 ms.
     pub linger_ms: u64,
+    /// Batches written at once, each by its own connection; every symbol always goes to the
+    /// same writer (so writers never contend for candle rows). Default 2.
+    pub writers: usize,
 }
 
 impl Default for BatchConfig {
@@ -116,6 +119,7 @@ impl Default for BatchConfig {
             max_rows: 5_000,
             max_bytes: 4 << 20,
             linger_ms: 100,
+            writers: 2,
         }
     }
 }

@@ -12,7 +12,8 @@
 //! - [`schema`]: migrations, the engine (TimescaleDB or plain), candle objects, partitions.
 //! - [`writer`]: one batch → one transaction (`INSERT … SELECT FROM UNNEST … ON CONFLICT DO
 //!   NOTHING`, candles from the rows actually inserted); errors sorted into retry and rejected.
-//! - [`pipeline`]: pull, batch, write, dead-letter, acknowledge (whole batch entries only).
+//! - [`pipeline`]: pull, route by symbol to parallel writers, batch, write, dead-letter,
+//!   acknowledge (whole batch entries only).
 //! - [`config`], [`metrics`]; [`Sink::build`] / [`Sink::run`].
 
 pub mod config;
@@ -155,19 +156,27 @@ impl Sink {
                     consumer_name: None,
                 })
                 .await?;
-            let pipeline = pipeline::Pipeline {
+            let mut writers = Vec::new();
+            for _ in 0..cfg.batch.writers.max(1) {
+                writers.push(pipeline::BatchWriter {
+                    writer: writer::Writer::new(pool.clone(), engine).await?,
+                    dlq: DeadLetterProducer::new(&pulsar).await?,
+                    metrics: metrics.clone(),
+                    retry: cfg.retry.clone(),
+                    ready: ready.clone(),
+                    shutdown: token.clone(),
+                    log: LogLimiter::new(Duration::from_secs(10)),
+                });
+            }
+            let receiver = pipeline::Receiver {
                 consumer,
-                writer: writer::Writer::new(pool, engine).await?,
-                dlq: DeadLetterProducer::new(&pulsar).await?,
                 metrics,
                 batch: cfg.batch.clone(),
-                retry: cfg.retry.clone(),
-                ready,
                 shutdown: token,
                 acks: pipeline::AckTracker::default(),
                 log: LogLimiter::new(Duration::from_secs(10)),
             };
-            pipeline.run().await
+            pipeline::run(receiver, writers).await
         });
         supervisor.wait_until(shutdown.cancelled_owned()).await
     }

@@ -1,8 +1,12 @@
 //! Pull, batch, write, acknowledge.
 //!
-//! 1. **Pull** messages into a batch until `max_rows`, `max_bytes` or `linger_ms` after the
-//!    first. While a batch is being written nothing more is pulled: the consumer's receiver
-//!    queue fills and Pulsar holds the rest (bounded memory, no loss).
+//! 1. **Pull** messages and route each to one of `writers` batch writers by its key (the
+//!    symbol), so a symbol's rows and candles always go through the same writer and writers
+//!    never contend for the same candle rows. A writer's batch closes at `max_rows`,
+//!    `max_bytes` or `linger_ms` after its first message. Each writer holds one batch in hand
+//!    and one waiting; when both are taken the receiver waits, the consumer's receiver queue
+//!    fills and Pulsar holds the rest (bounded memory, no loss). Pulling goes on while writers
+//!    write: the two overlap.
 //! 2. **Dead-letter** what cannot be decoded, with the decode error as its reason.
 //! 3. **Write** the rest in one transaction. If the database is away, wait (jittered backoff,
 //!    interrupted by shutdown) and write the same batch again, for ever. If the database refuses
@@ -22,6 +26,7 @@ use tickflow_runtime::admin::Readiness;
 use tickflow_runtime::backoff::{Backoff, BackoffConfig};
 use tickflow_runtime::log_limit::LogLimiter;
 use tickflow_schema::{Tick, UnixNanos};
+use tokio::sync::mpsc;
 
 use crate::SinkError;
 use crate::config::BatchConfig;
@@ -57,84 +62,192 @@ impl AckTracker {
     }
 }
 
-/// The sink's main loop; see the module docs.
-pub(crate) struct Pipeline {
+/// The receiving half: pulls, routes each message to the writer of its symbol, batches,
+/// and acknowledges what the writers report done.
+pub(crate) struct Receiver {
     pub consumer: TickConsumer,
-    pub writer: Writer,
-    pub dlq: DeadLetterProducer,
     pub metrics: Metrics,
     pub batch: BatchConfig,
-    pub retry: BackoffConfig,
-    pub ready: Readiness,
     pub shutdown: CancellationToken,
     pub acks: AckTracker,
     pub log: LogLimiter,
 }
 
-impl std::fmt::Debug for Pipeline {
+impl std::fmt::Debug for Receiver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pipeline").finish_non_exhaustive()
+        f.debug_struct("Receiver").finish_non_exhaustive()
     }
 }
 
-impl Pipeline {
-    pub(crate) async fn run(mut self) -> Result<(), SinkError> {
+#[derive(Default)]
+struct Buffer {
+    items: Vec<Delivery>,
+    bytes: usize,
+    deadline: Option<tokio::time::Instant>,
+}
+
+fn writer_of(d: &Delivery, writers: usize) -> usize {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    d.key().unwrap_or(d.topic()).hash(&mut h);
+    usize::try_from(h.finish() % writers.max(1) as u64).unwrap_or(0)
+}
+
+/// Runs the receiver and `writers` writer tasks until shutdown (then the batches in hand are
+/// finished and acknowledged) or the first failure.
+pub(crate) async fn run(mut rx: Receiver, writers: Vec<BatchWriter>) -> Result<(), SinkError> {
+    let n = writers.len().max(1);
+    let (done_tx, mut done_rx) = mpsc::channel::<Result<Vec<Delivery>, SinkError>>(4 * n + 4);
+    let mut to_writers = Vec::with_capacity(n);
+    let mut tasks = tokio::task::JoinSet::new();
+    for w in writers {
+        let (tx, batches) = mpsc::channel::<Vec<Delivery>>(1);
+        to_writers.push(tx);
+        tasks.spawn(w.run(batches, done_tx.clone()));
+    }
+    drop(done_tx);
+    let mut buffers: Vec<Buffer> = (0..n).map(|_| Buffer::default()).collect();
+    let mut in_flight = 0usize;
+    let mut stopping = false;
+    let result = loop {
+        if stopping && in_flight == 0 {
+            break Ok(());
+        }
+        let earliest = buffers.iter().filter_map(|b| b.deadline).min();
+        let linger = async {
+            match earliest {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            done = done_rx.recv(), if in_flight > 0 => {
+                in_flight -= 1;
+                match done {
+                    Some(Ok(batch)) => rx.acknowledge(&batch).await,
+                    Some(Err(e)) => break Err(e),
+                    None => break Err(SinkError::Stopped("the writers stopped".to_owned())),
+                }
+            }
+            () = rx.shutdown.cancelled(), if !stopping => {
+                stopping = true;
+                for i in 0..n {
+                    in_flight += flush(&mut buffers[i], &to_writers[i]).await;
+                }
+            }
+            () = linger => {
+                let now = tokio::time::Instant::now();
+                for i in 0..n {
+                    if buffers[i].deadline.is_some_and(|d| d <= now) {
+                        in_flight += flush(&mut buffers[i], &to_writers[i]).await;
+                    }
+                }
+            }
+            msg = rx.consumer.next(), if !stopping => match msg {
+                Some(Ok(d)) => {
+                    rx.metrics.received.inc();
+                    let i = writer_of(&d, n);
+                    let b = &mut buffers[i];
+                    b.bytes += d.payload().len();
+                    b.deadline.get_or_insert_with(|| tokio::time::Instant::now() + rx.batch.linger());
+                    b.items.push(d);
+                    if b.items.len() >= rx.batch.max_rows.max(1) || b.bytes >= rx.batch.max_bytes {
+                        in_flight += flush(b, &to_writers[i]).await;
+                    }
+                }
+                Some(Err(e)) => {
+                    if let Some(suppressed) = rx.log.check() {
+                        tracing::warn!(error = %e, suppressed, "receiving from Pulsar failed; the client reconnects");
+                    }
+                }
+                None => break Err(SinkError::Stopped("the Pulsar consumer closed".to_owned())),
+            },
+        }
+        let held: usize = buffers.iter().map(|b| b.items.len()).sum();
+        rx.metrics
+            .backlog
+            .set(i64::try_from(held + in_flight * rx.batch.max_rows).unwrap_or(i64::MAX));
+    };
+    drop(to_writers);
+    while let Some(joined) = tasks.join_next().await {
+        if let Ok(Err(e)) = joined
+            && result.is_ok()
+        {
+            return Err(e);
+        }
+    }
+    if let Err(e) = rx.consumer.close().await {
+        tracing::warn!(error = %e, "closing the consumer failed");
+    }
+    result
+}
+
+/// Hands a non-empty buffer to its writer (waiting while the writer is busy: backpressure).
+/// Returns how many batches went out (0 or 1).
+async fn flush(b: &mut Buffer, to: &mpsc::Sender<Vec<Delivery>>) -> usize {
+    if b.items.is_empty() {
+        return 0;
+    }
+    let batch = std::mem::take(&mut b.items);
+    b.bytes = 0;
+    b.deadline = None;
+    usize::from(to.send(batch).await.is_ok())
+}
+
+impl Receiver {
+    async fn acknowledge(&mut self, batch: &[Delivery]) {
+        for d in batch {
+            // Not fatal if it fails: the entry comes again and its rows are already stored.
+            if self.acks.done(&d.entry(), d.batch_index(), d.batch_size())
+                && let Err(e) = self.consumer.ack(d).await
+                && let Some(suppressed) = self.log.check()
+            {
+                tracing::warn!(error = %e, suppressed, "acknowledging failed; the entry will be redelivered");
+            }
+        }
+    }
+}
+
+/// A writing half: takes batches, writes them (waiting out outages, isolating poison), reports
+/// them done. Each symbol always goes to the same writer, so writers never touch the same
+/// candle rows and never wait for each other's locks.
+pub(crate) struct BatchWriter {
+    pub writer: Writer,
+    pub dlq: DeadLetterProducer,
+    pub metrics: Metrics,
+    pub retry: BackoffConfig,
+    pub ready: Readiness,
+    pub shutdown: CancellationToken,
+    pub log: LogLimiter,
+}
+
+impl std::fmt::Debug for BatchWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BatchWriter").finish_non_exhaustive()
+    }
+}
+
+impl BatchWriter {
+    async fn run(
+        mut self,
+        mut batches: mpsc::Receiver<Vec<Delivery>>,
+        done: mpsc::Sender<Result<Vec<Delivery>, SinkError>>,
+    ) -> Result<(), SinkError> {
         self.ready.set_ready();
         let mut last_partition_check = Instant::now();
-        loop {
-            let batch = self.fill().await;
-            if !batch.is_empty() {
-                self.process(&batch).await?;
-            }
-            if self.shutdown.is_cancelled() {
-                break;
-            }
+        while let Some(batch) = batches.recv().await {
             if last_partition_check.elapsed() >= Duration::from_secs(3600) {
                 self.writer.ensure_days_ahead().await?;
                 last_partition_check = Instant::now();
             }
-        }
-        if let Err(e) = self.consumer.close().await {
-            tracing::warn!(error = %e, "closing the consumer failed");
-        }
-        Ok(())
-    }
-
-    async fn fill(&mut self) -> Vec<Delivery> {
-        let mut batch = Vec::new();
-        let mut bytes = 0usize;
-        let mut deadline: Option<tokio::time::Instant> = None;
-        while batch.len() < self.batch.max_rows.max(1) && bytes < self.batch.max_bytes {
-            let linger = async {
-                match deadline {
-                    Some(d) => tokio::time::sleep_until(d).await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                biased;
-                () = self.shutdown.cancelled() => break,
-                () = linger => break,
-                msg = self.consumer.next() => match msg {
-                    Some(Ok(d)) => {
-                        self.metrics.received.inc();
-                        bytes += d.payload().len();
-                        deadline.get_or_insert_with(|| tokio::time::Instant::now() + self.batch.linger());
-                        batch.push(d);
-                    }
-                    Some(Err(e)) => {
-                        if let Some(suppressed) = self.log.check() {
-                            tracing::warn!(error = %e, suppressed, "receiving from Pulsar failed; the client reconnects");
-                        }
-                    }
-                    None => break,
-                },
+            let result = self.process(&batch).await.map(|()| batch);
+            let failed = result.is_err();
+            if done.send(result).await.is_err() || failed {
+                break;
             }
         }
-        self.metrics
-            .backlog
-            .set(i64::try_from(batch.len()).unwrap_or(i64::MAX));
-        batch
+        Ok(())
     }
 
     async fn process(&mut self, batch: &[Delivery]) -> Result<(), SinkError> {
@@ -173,16 +286,6 @@ impl Pipeline {
                 }
             }
         }
-        for d in batch {
-            // Not fatal if it fails: the entry comes again and its rows are already stored.
-            if self.acks.done(&d.entry(), d.batch_index(), d.batch_size())
-                && let Err(e) = self.consumer.ack(d).await
-                && let Some(suppressed) = self.log.check()
-            {
-                tracing::warn!(error = %e, suppressed, "acknowledging failed; the entry will be redelivered");
-            }
-        }
-        self.metrics.backlog.set(0);
         Ok(())
     }
 
