@@ -172,10 +172,28 @@ async fn write_paths(ticks: &[Tick], batch: usize) -> Vec<(&'static str, f64)> {
         })
         .collect();
     let mut out = Vec::new();
-    for path in ["unnest", "copy_merge", "multi_row_insert"] {
+    for path in [
+        "writer_with_candles",
+        "unnest",
+        "copy_merge",
+        "multi_row_insert",
+    ] {
         let (_env, db) = fresh_schema().await;
         let start = Instant::now();
-        for chunk in trades.chunks(batch) {
+        if path == "writer_with_candles" {
+            let mut w =
+                timescale_sink::writer::Writer::new(db.clone(), timescale_sink::Engine::Plain)
+                    .await
+                    .unwrap();
+            for chunk in ticks.chunks(batch) {
+                let refs: Vec<&Tick> = chunk.iter().collect();
+                w.write(&refs).await.unwrap();
+            }
+        }
+        for chunk in trades
+            .chunks(batch)
+            .filter(|_| path != "writer_with_candles")
+        {
             let mut tx = db.begin().await.unwrap();
             match path {
                 "unnest" => {
