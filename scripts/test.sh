@@ -27,6 +27,11 @@ bash scripts/infra.sh up >/dev/null
 # shellcheck disable=SC1091
 source "$STATE/env"
 
+# Each sink test makes a database of its own (tickflow_test_*); drop those of earlier runs.
+for db in $(psql "$DATABASE_URL" -Atc "SELECT datname FROM pg_database WHERE datname LIKE 'tickflow\_test\_%'"); do
+  psql "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS $db" >/dev/null
+done
+
 log "tests"
 cargo test --workspace --locked
 # This one kills and restarts the broker, so it runs alone, after everything else.

@@ -365,3 +365,52 @@ async fn poison_goes_to_the_dead_letter_topic_and_the_good_ones_land() {
     );
     sink.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_start_together_share_the_load_and_pick_up_new_topics() {
+    let env = Env::new().await;
+    // Three replicas migrate the same empty database at once.
+    let (a, b, c) = tokio::join!(
+        timescale_sink::Sink::build(env.config()),
+        timescale_sink::Sink::build(env.config()),
+        timescale_sink::Sink::build(env.config()),
+    );
+    let shutdown = tickflow_runtime::CancellationToken::new();
+    let tasks: Vec<_> = [a.unwrap(), b.unwrap(), c.unwrap()]
+        .into_iter()
+        .map(|s| tokio::spawn(s.run(shutdown.clone())))
+        .collect();
+    // Topics that did not exist when the replicas subscribed.
+    let mut expected = 0;
+    for s in 0..6 {
+        let symbol = env.symbol(s);
+        let mut p = env
+            .producer(
+                Namespace::Realtime,
+                Source::Kraken,
+                &symbol,
+                TickKind::Trade,
+            )
+            .await;
+        let ticks: Vec<Tick> = (0..300).map(|i| trade(&symbol, i, T0)).collect();
+        env.publish(&mut p, &ticks).await;
+        expected += 300;
+    }
+    env.wait_rows("trades", expected, WAIT).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (rows, keys): (i64, i64) =
+        sqlx::query_as("SELECT count(*), count(DISTINCT (symbol, trade_id)) FROM trades")
+            .fetch_one(&env.db)
+            .await
+            .unwrap();
+    assert_eq!((rows, keys), (expected, expected));
+    let migrations: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
+        .fetch_one(&env.db)
+        .await
+        .unwrap();
+    assert_eq!(migrations, 1, "migrated once");
+    shutdown.cancel();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+}
