@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Parser;
 use kraken_ingester::{Config, Ingester};
-use tickflow_runtime::supervisor::shutdown_signal;
-use tickflow_runtime::{CancellationToken, config, telemetry};
+use tickflow_runtime::supervisor::cancel_on_signal;
+use tickflow_runtime::{config, telemetry};
 
 /// Kraken spot WebSocket v2 → Pulsar.
 #[derive(Debug, Parser)]
@@ -60,14 +60,7 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("kraken-ingester cannot start")?;
     tracing::info!(admin = %handle.admin_addr(), symbols = handle.symbols().len(), "kraken-ingester started");
-    let token = CancellationToken::new();
-    let signal = shutdown_signal()?;
-    let on_signal = token.clone();
-    tokio::spawn(async move {
-        signal.await;
-        on_signal.cancel();
-    });
-    let result = ingester.run(token).await;
+    let result = ingester.run(cancel_on_signal()?).await;
     telemetry.shutdown().await?;
     Ok(result?)
 }

@@ -324,6 +324,19 @@ impl Supervisor {
     }
 }
 
+/// A token that is cancelled on the first SIGINT or SIGTERM: what a service's `main` hands to
+/// its `run(shutdown)`. Call it inside a tokio runtime.
+pub fn cancel_on_signal() -> Result<CancellationToken, SupervisorError> {
+    let signal = shutdown_signal()?;
+    let token = CancellationToken::new();
+    let on_signal = token.clone();
+    tokio::spawn(async move {
+        signal.await;
+        on_signal.cancel();
+    });
+    Ok(token)
+}
+
 /// Completes on the first SIGINT or SIGTERM. The handlers are installed when this is called
 /// (so a signal that arrives before the future is first polled is not lost); call it inside a
 /// tokio runtime.

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Parser;
 use tickflow_runtime::config::SecretString;
-use tickflow_runtime::supervisor::shutdown_signal;
-use tickflow_runtime::{CancellationToken, config, telemetry};
+use tickflow_runtime::supervisor::cancel_on_signal;
+use tickflow_runtime::{config, telemetry};
 use timescale_sink::{Config, Sink};
 
 /// Pulsar → TimescaleDB.
@@ -61,14 +61,7 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("timescale-sink cannot start")?;
     tracing::info!(admin = %sink.admin_addr(), engine = ?sink.engine(), "timescale-sink started");
-    let token = CancellationToken::new();
-    let signal = shutdown_signal()?;
-    let on_signal = token.clone();
-    tokio::spawn(async move {
-        signal.await;
-        on_signal.cancel();
-    });
-    let result = sink.run(token).await;
+    let result = sink.run(cancel_on_signal()?).await;
     telemetry.shutdown().await?;
     Ok(result?)
 }

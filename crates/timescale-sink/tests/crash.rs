@@ -109,20 +109,6 @@ async fn a_killed_sink_loses_nothing_and_duplicates_nothing() {
     assert_eq!((rows, keys), (total, total), "every trade exactly once");
     assert_eq!(sum, expected_sum, "the same prices");
     // The candles were written in the same transactions as the rows: still exact.
-    let diff: i64 = sqlx::query_scalar(
-        "WITH raw AS (
-           SELECT date_bin(interval '1 minute', time, timestamptz 'epoch') AS bucket, source, symbol,
-                  (array_agg(price ORDER BY time_ns, trade_id))[1] AS open, max(price) AS high,
-                  min(price) AS low, (array_agg(price ORDER BY time_ns DESC, trade_id DESC))[1] AS close,
-                  sum(size) AS volume, count(*) AS trades
-           FROM trades GROUP BY 1, 2, 3)
-         SELECT count(*) FROM (
-           (SELECT * FROM raw EXCEPT SELECT * FROM trade_candles_1m)
-           UNION ALL
-           (SELECT * FROM trade_candles_1m EXCEPT SELECT * FROM raw)) d",
-    )
-    .fetch_one(&env.db)
-    .await
-    .unwrap();
+    let diff = trade_candle_mismatches(&env.db, "1m", "1 minute").await;
     assert_eq!(diff, 0, "candles equal the rows after the crash");
 }

@@ -188,21 +188,7 @@ async fn every_field_of_every_tick_lands_once() {
 
     // Candles equal an independent computation from the raw rows, for every timeframe.
     for (tf, interval) in timescale_sink::schema::TIMEFRAMES {
-        let diff: i64 = sqlx::query_scalar(&format!(
-            "WITH raw AS (
-               SELECT date_bin(interval '{interval}', time, timestamptz 'epoch') AS bucket, source, symbol,
-                      (array_agg(price ORDER BY time_ns, trade_id))[1] AS open, max(price) AS high,
-                      min(price) AS low, (array_agg(price ORDER BY time_ns DESC, trade_id DESC))[1] AS close,
-                      sum(size) AS volume, count(*) AS trades
-               FROM trades GROUP BY 1, 2, 3)
-             SELECT count(*) FROM (
-               (SELECT * FROM raw EXCEPT SELECT * FROM trade_candles_{tf})
-               UNION ALL
-               (SELECT * FROM trade_candles_{tf} EXCEPT SELECT * FROM raw)) d"
-        ))
-        .fetch_one(&env.db)
-        .await
-        .unwrap();
+        let diff = trade_candle_mismatches(&env.db, tf, interval).await;
         assert_eq!(diff, 0, "trade_candles_{tf} differs from the raw rows");
         let diff: i64 = sqlx::query_scalar(&format!(
             "WITH raw AS (
@@ -252,21 +238,7 @@ async fn late_and_out_of_order_rows_keep_candles_right() {
     env.publish(&mut p, &rest).await;
     env.wait_rows("trades", 400, WAIT).await;
     for (tf, interval) in timescale_sink::schema::TIMEFRAMES {
-        let diff: i64 = sqlx::query_scalar(&format!(
-            "WITH raw AS (
-               SELECT date_bin(interval '{interval}', time, timestamptz 'epoch') AS bucket, source, symbol,
-                      (array_agg(price ORDER BY time_ns, trade_id))[1] AS open, max(price) AS high,
-                      min(price) AS low, (array_agg(price ORDER BY time_ns DESC, trade_id DESC))[1] AS close,
-                      sum(size) AS volume, count(*) AS trades
-               FROM trades GROUP BY 1, 2, 3)
-             SELECT count(*) FROM (
-               (SELECT * FROM raw EXCEPT SELECT * FROM trade_candles_{tf})
-               UNION ALL
-               (SELECT * FROM trade_candles_{tf} EXCEPT SELECT * FROM raw)) d"
-        ))
-        .fetch_one(&env.db)
-        .await
-        .unwrap();
+        let diff = trade_candle_mismatches(&env.db, tf, interval).await;
         assert_eq!(
             diff, 0,
             "trade_candles_{tf} wrong after out-of-order inserts"

@@ -253,3 +253,23 @@ pub fn quote(symbol: &Symbol, i: u64, t0: i64) -> Tick {
         indicative: i.is_multiple_of(7),
     })
 }
+
+/// Rows that differ between `trade_candles_<tf>` and the same candles computed independently
+/// from the raw `trades` rows (0 when they are equal).
+pub async fn trade_candle_mismatches(db: &PgPool, tf: &str, interval: &str) -> i64 {
+    sqlx::query_scalar(&format!(
+        "WITH raw AS (
+           SELECT date_bin(interval '{interval}', time, timestamptz 'epoch') AS bucket, source, symbol,
+                  (array_agg(price ORDER BY time_ns, trade_id))[1] AS open, max(price) AS high,
+                  min(price) AS low, (array_agg(price ORDER BY time_ns DESC, trade_id DESC))[1] AS close,
+                  sum(size) AS volume, count(*) AS trades
+           FROM trades GROUP BY 1, 2, 3)
+         SELECT count(*) FROM (
+           (SELECT * FROM raw EXCEPT SELECT * FROM trade_candles_{tf})
+           UNION ALL
+           (SELECT * FROM trade_candles_{tf} EXCEPT SELECT * FROM raw)) d"
+    ))
+    .fetch_one(db)
+    .await
+    .unwrap()
+}
