@@ -138,6 +138,12 @@ async fn sink_from_pulsar(env: &Env, ticks: &[Tick]) -> f64 {
     }
     let mut cfg = env.config();
     cfg.batch.max_rows = 10_000;
+    if let Some(w) = std::env::var("BENCH_WRITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        cfg.batch.writers = w;
+    }
     cfg.batch.max_bytes = 16 << 20;
     cfg.pulsar.receiver_queue = 10_000;
     let start = Instant::now();
