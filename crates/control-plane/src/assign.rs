@@ -37,11 +37,15 @@ pub fn assign<'a>(
     symbols: impl IntoIterator<Item = &'a str>,
     replicas: &BTreeSet<String>,
 ) -> BTreeMap<String, BTreeSet<String>> {
-    let mut out: BTreeMap<String, BTreeSet<String>> =
-        replicas.iter().map(|r| (r.clone(), BTreeSet::new())).collect();
+    let mut out: BTreeMap<String, BTreeSet<String>> = replicas
+        .iter()
+        .map(|r| (r.clone(), BTreeSet::new()))
+        .collect();
     for symbol in symbols {
         if let Some(r) = owner(symbol, replicas.iter().map(String::as_str)) {
-            out.entry(r.to_owned()).or_default().insert(symbol.to_owned());
+            out.entry(r.to_owned())
+                .or_default()
+                .insert(symbol.to_owned());
         }
     }
     out

@@ -6,6 +6,9 @@
 //! - [`assign`]: rendezvous hashing of symbols over live replicas.
 
 pub mod assign;
+pub mod server;
+pub mod service;
+pub mod store;
 pub mod validate;
 
 /// The generated gRPC types of package `tickflow.control.v1`.
@@ -19,5 +22,6 @@ pub mod proto {
     tonic::include_proto!("tickflow.control.v1");
 
     /// The encoded file descriptor set, for server reflection.
-    pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("control_descriptor");
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        tonic::include_file_descriptor_set!("control_descriptor");
 }

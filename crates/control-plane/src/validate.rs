@@ -126,7 +126,10 @@ mod tests {
 
     #[test]
     fn sources_must_be_known_and_present() {
-        assert_eq!(sources(&["kraken".into(), "kraken".into()]).unwrap().len(), 1);
+        assert_eq!(
+            sources(&["kraken".into(), "kraken".into()]).unwrap().len(),
+            1
+        );
         assert!(refused(sources(&[])).contains("no source"));
         assert!(refused(sources(&["binance".into()])).contains("unknown source"));
         assert!(refused(sources(&vec!["kraken".to_owned(); 9])).contains("9 sources"));

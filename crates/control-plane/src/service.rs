@@ -1,0 +1,343 @@
+//! The gRPC services: symbols and assignments.
+//!
+//! `AddSymbol` validates, creates the Pulsar topics of every requested source, and only then
+//! writes the rows: if Pulsar's admin API is down the call fails with `UNAVAILABLE` and nothing
+//! is written (the reconcile loop re-creates topics that go missing later). Errors map to gRPC
+//! codes in one place, [`status`].
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use futures::Stream;
+use tickflow_pulsar::admin::{AdminClient, AdminError};
+use tickflow_pulsar::{Namespace, TopicName};
+use tickflow_schema::{Source, Symbol, TickKind};
+use tokio::sync::watch;
+use tonic::{Request, Response, Status};
+
+use crate::proto;
+use crate::store::{Store, StoreError, SymbolRow};
+use crate::validate;
+
+/// The topics a (symbol, source) needs.
+pub fn topics_of(symbol: &Symbol, source: Source) -> Vec<TopicName> {
+    let kinds: &[(Namespace, TickKind)] = match source {
+        Source::Kraken => &[
+            (Namespace::Realtime, TickKind::Trade),
+            (Namespace::Realtime, TickKind::Quote),
+        ],
+        Source::Oanda => &[(Namespace::Realtime, TickKind::Quote)],
+        Source::Dukascopy => &[(Namespace::Historical, TickKind::Quote)],
+    };
+    kinds
+        .iter()
+        .filter_map(|(ns, kind)| TopicName::data(*ns, source, symbol, *kind).ok())
+        .collect()
+}
+
+/// Internal errors → gRPC status, in one place.
+pub fn status(e: impl Into<ServiceError>) -> Status {
+    match e.into() {
+        ServiceError::Store(StoreError::Database(e)) => {
+            tracing::warn!(error = %e, "database error");
+            Status::unavailable(format!("the control plane's database is unavailable: {e}"))
+        }
+        ServiceError::Store(e) => Status::internal(e.to_string()),
+        ServiceError::Pulsar(e) => Status::unavailable(format!(
+            "Pulsar's admin API is unavailable, nothing was changed: {e}"
+        )),
+    }
+}
+
+/// What a handler can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The database.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Pulsar's admin API.
+    #[error(transparent)]
+    Pulsar(#[from] AdminError),
+}
+
+/// Per source: the registered symbols and the replicas holding a `Watch` stream.
+#[derive(Debug, Default)]
+struct SourceState {
+    symbols: BTreeSet<Symbol>,
+    watchers: BTreeMap<String, watch::Sender<proto::Assignment>>,
+    generation: u64,
+}
+
+/// Who owns what, for every source; pushes a replica's full set whenever it changes.
+#[derive(Debug, Default)]
+pub struct Assignments {
+    sources: Mutex<HashMap<Source, SourceState>>,
+}
+
+impl Assignments {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Source, SourceState>> {
+        self.sources
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Replaces the symbol set of a source and pushes the new assignments.
+    pub fn set_symbols(&self, source: Source, symbols: BTreeSet<Symbol>) {
+        let mut all = self.lock();
+        let state = all.entry(source).or_default();
+        if state.symbols != symbols {
+            state.symbols = symbols;
+            push(state);
+        }
+    }
+
+    /// The owner of a symbol for a source, if a replica is live.
+    pub fn owner(&self, source: Source, symbol: &Symbol) -> Option<String> {
+        let all = self.lock();
+        let state = all.get(&source)?;
+        crate::assign::owner(symbol.as_str(), state.watchers.keys().map(String::as_str))
+            .map(str::to_owned)
+    }
+
+    fn join(
+        self: &Arc<Self>,
+        source: Source,
+        instance: String,
+    ) -> watch::Receiver<proto::Assignment> {
+        let (tx, rx) = watch::channel(proto::Assignment::default());
+        {
+            let mut all = self.lock();
+            let state = all.entry(source).or_default();
+            // A replica reconnecting with the same id replaces its old stream.
+            state.watchers.insert(instance.clone(), tx.clone());
+            push(state);
+        }
+        tracing::info!(%source, %instance, "replica joined");
+        let me = Arc::clone(self);
+        tokio::spawn(async move {
+            tx.closed().await;
+            let mut all = me.lock();
+            if let Some(state) = all.get_mut(&source) {
+                // Only if this stream is still the registered one.
+                if state
+                    .watchers
+                    .get(&instance)
+                    .is_some_and(|t| t.same_channel(&tx))
+                {
+                    state.watchers.remove(&instance);
+                    push(state);
+                    tracing::info!(%source, %instance, "replica left; its symbols move");
+                }
+            }
+        });
+        rx
+    }
+}
+
+/// Recomputes a source's assignment and sends every replica its set (a replica whose set did
+/// not change is not woken).
+fn push(state: &mut SourceState) {
+    state.generation += 1;
+    let replicas: BTreeSet<String> = state.watchers.keys().cloned().collect();
+    let sets = crate::assign::assign(state.symbols.iter().map(Symbol::as_str), &replicas);
+    let live: Vec<String> = replicas.iter().cloned().collect();
+    for (instance, tx) in &state.watchers {
+        let symbols: Vec<String> = sets
+            .get(instance)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default();
+        let generation = state.generation;
+        tx.send_if_modified(|a| {
+            let changed = a.symbols != symbols || a.replicas != live || a.generation == 0;
+            if changed {
+                *a = proto::Assignment {
+                    symbols: symbols.clone(),
+                    generation,
+                    replicas: live.clone(),
+                };
+            }
+            changed
+        });
+    }
+}
+
+/// Shared by the services.
+#[derive(Debug, Clone)]
+pub struct State {
+    /// The database.
+    pub store: Store,
+    /// Pulsar's admin API.
+    pub admin: AdminClient,
+    /// Live assignments.
+    pub assignments: Arc<Assignments>,
+}
+
+impl State {
+    /// Loads every source's symbols into the assignments (at start).
+    pub async fn load(&self) -> Result<(), StoreError> {
+        for source in [Source::Kraken, Source::Oanda, Source::Dukascopy] {
+            let symbols = self.store.symbols_of(source).await?;
+            self.assignments.set_symbols(source, symbols);
+        }
+        Ok(())
+    }
+
+    fn info(&self, row: &SymbolRow) -> proto::SymbolInfo {
+        proto::SymbolInfo {
+            symbol: row.symbol.to_string(),
+            sources: row
+                .sources
+                .iter()
+                .map(|s| proto::SourceStatus {
+                    source: s.source.as_str().to_owned(),
+                    owner: self
+                        .assignments
+                        .owner(s.source, &row.symbol)
+                        .unwrap_or_default(),
+                    history_start: s.history_start.map(|d| d.to_string()).unwrap_or_default(),
+                    ..Default::default()
+                })
+                .collect(),
+            created_at: row.created_at.to_rfc3339(),
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl proto::symbol_service_server::SymbolService for State {
+    async fn add_symbol(
+        &self,
+        request: Request<proto::AddSymbolRequest>,
+    ) -> Result<Response<proto::AddSymbolResponse>, Status> {
+        let r = request.into_inner();
+        let symbol = validate::symbol(&r.symbol)?;
+        let sources = validate::sources(&r.sources)?;
+        let history_start = validate::history_start(&r.history_start)?;
+        if history_start.is_some() && !sources.contains(&Source::Dukascopy) {
+            return Err(Status::invalid_argument(
+                "history_start needs a source with history: add dukascopy",
+            ));
+        }
+        // Topics first: if Pulsar is away, nothing is written.
+        let mut topics = Vec::new();
+        for source in &sources {
+            for topic in topics_of(&symbol, *source) {
+                self.admin.create_topic(&topic).await.map_err(status)?;
+                topics.push(topic.to_string());
+            }
+        }
+        let already_existed = self
+            .store
+            .add(&symbol, &sources, history_start)
+            .await
+            .map_err(status)?;
+        for source in &sources {
+            let all = self.store.symbols_of(*source).await.map_err(status)?;
+            self.assignments.set_symbols(*source, all);
+        }
+        let row = self
+            .store
+            .get(&symbol)
+            .await
+            .map_err(status)?
+            .ok_or_else(|| Status::internal("the symbol vanished while being added"))?;
+        tracing::info!(symbol = %symbol, ?sources, already_existed, "symbol added");
+        Ok(Response::new(proto::AddSymbolResponse {
+            symbol: Some(self.info(&row)),
+            already_existed,
+            topics,
+        }))
+    }
+
+    async fn remove_symbol(
+        &self,
+        request: Request<proto::RemoveSymbolRequest>,
+    ) -> Result<Response<proto::RemoveSymbolResponse>, Status> {
+        let r = request.into_inner();
+        let symbol = validate::symbol(&r.symbol)?;
+        let sources: BTreeSet<Source> = r
+            .sources
+            .iter()
+            .map(|s| validate::source(s))
+            .collect::<Result<_, _>>()?;
+        let removed = self.store.remove(&symbol, &sources).await.map_err(status)?;
+        for source in [Source::Kraken, Source::Oanda, Source::Dukascopy] {
+            let all = self.store.symbols_of(source).await.map_err(status)?;
+            self.assignments.set_symbols(source, all);
+        }
+        Ok(Response::new(proto::RemoveSymbolResponse { removed }))
+    }
+
+    async fn list_symbols(
+        &self,
+        request: Request<proto::ListSymbolsRequest>,
+    ) -> Result<Response<proto::ListSymbolsResponse>, Status> {
+        let r = request.into_inner();
+        let source = if r.source.is_empty() {
+            None
+        } else {
+            Some(validate::source(&r.source)?)
+        };
+        let size = match r.page_size {
+            0 => 1_000,
+            n => n.min(10_000),
+        };
+        let rows = self
+            .store
+            .page(source, &r.page_token, size)
+            .await
+            .map_err(status)?;
+        let next_page_token = if rows.len() == size as usize {
+            rows.last()
+                .map(|r| r.symbol.to_string())
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(proto::ListSymbolsResponse {
+            symbols: rows.iter().map(|r| self.info(r)).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn get_symbol(
+        &self,
+        request: Request<proto::GetSymbolRequest>,
+    ) -> Result<Response<proto::SymbolInfo>, Status> {
+        let symbol = validate::symbol(&request.into_inner().symbol)?;
+        match self.store.get(&symbol).await.map_err(status)? {
+            Some(row) => Ok(Response::new(self.info(&row))),
+            None => Err(Status::not_found(format!("{symbol} is not registered"))),
+        }
+    }
+}
+
+type AssignmentStream = Pin<Box<dyn Stream<Item = Result<proto::Assignment, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl proto::assignment_service_server::AssignmentService for State {
+    type WatchStream = AssignmentStream;
+
+    async fn watch(
+        &self,
+        request: Request<proto::WatchRequest>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
+        let r = request.into_inner();
+        let source = validate::source(&r.source)?;
+        let instance = r.instance_id.trim().to_owned();
+        if instance.is_empty() || instance.len() > 128 || instance.chars().any(char::is_control) {
+            return Err(Status::invalid_argument(
+                "instance_id must be 1 to 128 printable characters, unique per replica",
+            ));
+        }
+        let mut rx = self.assignments.join(source, instance);
+        rx.mark_changed();
+        let stream = futures::stream::unfold(rx, |mut rx| async move {
+            rx.changed().await.ok()?;
+            let current = rx.borrow_and_update().clone();
+            Some((Ok(current), rx))
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+}

@@ -1,0 +1,357 @@
+//! The control plane's gRPC API against the real PostgreSQL and Pulsar: symbols, validation,
+//! the token, Pulsar's admin API being down, and assignments moving between replicas.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code"
+)]
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use control_plane::proto::assignment_service_client::AssignmentServiceClient;
+use control_plane::proto::symbol_service_client::SymbolServiceClient;
+use control_plane::proto::{AddSymbolRequest, GetSymbolRequest, ListSymbolsRequest, WatchRequest};
+use control_plane::service::{Assignments, State};
+use control_plane::store::Store;
+use tickflow_pulsar::admin::AdminClient;
+use tickflow_runtime::CancellationToken;
+use tickflow_runtime::config::SecretString;
+use tonic::Code;
+use tonic::metadata::MetadataValue;
+use tonic::transport::Channel;
+
+const TOKEN: &str = "test-token-1234";
+
+fn env(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}
+
+struct Plane {
+    url: String,
+    shutdown: CancellationToken,
+    store: Store,
+}
+
+impl Drop for Plane {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// A control plane on port 0 with a database of its own; `admin_url` may point nowhere.
+async fn plane(admin_url: &str) -> Plane {
+    let id = &uuid::Uuid::new_v4().simple().to_string()[..8];
+    let base = env(
+        "DATABASE_URL",
+        "postgres://tickflow@127.0.0.1:55432/tickflow",
+    );
+    let admin_db = sqlx::PgPool::connect(&base)
+        .await
+        .expect("is PostgreSQL running?");
+    sqlx::query(&format!("CREATE DATABASE tickflow_test_cp{id}"))
+        .execute(&admin_db)
+        .await
+        .unwrap();
+    let (server, _) = base.rsplit_once('/').unwrap();
+    let store = Store::connect(
+        &format!("{server}/tickflow_test_cp{id}"),
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    let state = State {
+        store: store.clone(),
+        admin: AdminClient::new(admin_url).unwrap(),
+        assignments: Arc::new(Assignments::default()),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let shutdown = CancellationToken::new();
+    tokio::spawn(control_plane::server::serve(
+        state,
+        SecretString::new(TOKEN.to_owned()),
+        listener,
+        shutdown.clone(),
+    ));
+    Plane {
+        url: format!("http://{addr}"),
+        shutdown,
+        store,
+    }
+}
+
+type Authed = tonic::service::interceptor::InterceptedService<
+    Channel,
+    Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send>,
+>;
+
+async fn channel(url: &str) -> Channel {
+    for _ in 0..50 {
+        if let Ok(c) = Channel::from_shared(url.to_owned())
+            .unwrap()
+            .connect()
+            .await
+        {
+            return c;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("control plane not reachable at {url}");
+}
+
+async fn symbols(url: &str, token: &str) -> SymbolServiceClient<Authed> {
+    let value: MetadataValue<_> = format!("Bearer {token}").parse().unwrap();
+    let f: Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send> =
+        Box::new(move |mut r: tonic::Request<()>| {
+            r.metadata_mut().insert("authorization", value.clone());
+            Ok(r)
+        });
+    SymbolServiceClient::with_interceptor(channel(url).await, f)
+}
+
+async fn assignments(url: &str) -> AssignmentServiceClient<Authed> {
+    let value: MetadataValue<_> = format!("Bearer {TOKEN}").parse().unwrap();
+    let f: Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send> =
+        Box::new(move |mut r: tonic::Request<()>| {
+            r.metadata_mut().insert("authorization", value.clone());
+            Ok(r)
+        });
+    AssignmentServiceClient::with_interceptor(channel(url).await, f)
+}
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}{}/USD",
+        &uuid::Uuid::new_v4().simple().to_string()[..8].to_uppercase()
+    )
+}
+
+fn add(symbol: &str, sources: &[&str]) -> AddSymbolRequest {
+    AddSymbolRequest {
+        symbol: symbol.to_owned(),
+        sources: sources.iter().map(|s| (*s).to_owned()).collect(),
+        history_start: String::new(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn add_list_get_and_idempotence() {
+    let p = plane(&env("PULSAR_ADMIN_URL", "http://127.0.0.1:8080")).await;
+    let mut c = symbols(&p.url, TOKEN).await;
+    let s = unique("C");
+    let r = c
+        .add_symbol(add(&s, &["kraken"]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!r.already_existed);
+    let slug = s.to_lowercase().replace('/', "-");
+    assert_eq!(
+        r.topics,
+        [
+            format!("persistent://market-data/realtime/kraken.{slug}.trade"),
+            format!("persistent://market-data/realtime/kraken.{slug}.quote"),
+        ]
+    );
+    // The topics exist on the broker before any client touched them.
+    let admin = AdminClient::new(&env("PULSAR_ADMIN_URL", "http://127.0.0.1:8080")).unwrap();
+    let listed = admin
+        .list_topics(tickflow_pulsar::Namespace::Realtime)
+        .await
+        .unwrap();
+    assert!(
+        listed
+            .iter()
+            .any(|t| t.contains(&format!("kraken.{slug}.trade"))),
+        "{listed:?}"
+    );
+    let again = c
+        .add_symbol(add(&s, &["kraken"]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        again.already_existed,
+        "adding twice is idempotent and says so"
+    );
+    let more = c
+        .add_symbol(add(&s, &["kraken", "oanda"]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!more.already_existed, "a new source is news");
+    let info = c
+        .get_symbol(GetSymbolRequest {
+            symbol: s.to_lowercase(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let sources: Vec<_> = info.sources.iter().map(|x| x.source.as_str()).collect();
+    assert_eq!(sources, ["kraken", "oanda"]);
+    let list = c
+        .list_symbols(ListSymbolsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(list.symbols.len(), 1);
+    let missing = c
+        .get_symbol(GetSymbolRequest {
+            symbol: "NOPE/USD".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), Code::NotFound);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_and_bad_tokens_are_refused_and_nothing_is_written() {
+    let p = plane(&env("PULSAR_ADMIN_URL", "http://127.0.0.1:8080")).await;
+    let mut c = symbols(&p.url, TOKEN).await;
+    for (req, says) in [
+        (add("", &["kraken"]), "empty"),
+        (add("BTC/USD", &[]), "no source"),
+        (add("BTC/USD", &["binance"]), "unknown source"),
+        (add("../../etc", &["kraken"]), "invalid symbol"),
+        (
+            add("BTC'; DROP TABLE symbols;--", &["kraken"]),
+            "invalid symbol",
+        ),
+        (add(&"A".repeat(200), &["kraken"]), "long"),
+        (add("XBT/USD", &["kraken"]), "legacy"),
+        (
+            AddSymbolRequest {
+                symbol: "EUR/USD".into(),
+                sources: vec!["oanda".into()],
+                history_start: "2024-01-01".into(),
+            },
+            "history",
+        ),
+    ] {
+        let e = c.add_symbol(req).await.unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{}", e.message());
+        assert!(
+            e.message().to_lowercase().contains(says),
+            "{says}: {}",
+            e.message()
+        );
+    }
+    assert!(
+        p.store.page(None, "", 100).await.unwrap().is_empty(),
+        "nothing written"
+    );
+
+    let mut wrong = symbols(&p.url, "not-the-token").await;
+    let e = wrong
+        .add_symbol(add("BTC/USD", &["kraken"]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated);
+    let mut none = SymbolServiceClient::new(channel(&p.url).await);
+    let e = none
+        .list_symbols(ListSymbolsRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated);
+    // Health needs no token.
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel(&p.url).await);
+    let h = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        h.status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pulsar_admin_down_is_unavailable_and_writes_nothing() {
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", dead.local_addr().unwrap());
+    drop(dead);
+    let p = plane(&url).await;
+    let mut c = symbols(&p.url, TOKEN).await;
+    let e = c
+        .add_symbol(add(&unique("D"), &["kraken"]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Unavailable, "{}", e.message());
+    assert!(
+        e.message().contains("nothing was changed"),
+        "{}",
+        e.message()
+    );
+    assert!(p.store.page(None, "", 100).await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn symbols_spread_over_replicas_and_move_when_one_leaves() {
+    let p = plane(&env("PULSAR_ADMIN_URL", "http://127.0.0.1:8080")).await;
+    let mut c = symbols(&p.url, TOKEN).await;
+    let mut all = BTreeSet::new();
+    for _ in 0..20 {
+        let s = unique("W");
+        c.add_symbol(add(&s, &["kraken"])).await.unwrap();
+        all.insert(s);
+    }
+    let mut a = assignments(&p.url)
+        .await
+        .watch(WatchRequest {
+            source: "kraken".into(),
+            instance_id: "replica-a".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let b_client = assignments(&p.url).await;
+    let mut b_client = b_client;
+    let mut b = b_client
+        .watch(WatchRequest {
+            source: "kraken".into(),
+            instance_id: "replica-b".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    // Read until both see two replicas.
+    let mut set_a = BTreeSet::new();
+    let mut set_b = BTreeSet::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while set_a.len() + set_b.len() != 20 || set_a.is_empty() || set_b.is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "a {set_a:?} b {set_b:?}"
+        );
+        tokio::select! {
+            Some(Ok(m)) = a.message().map(|r| r.transpose()) => set_a = m.symbols.into_iter().collect(),
+            Some(Ok(m)) = b.message().map(|r| r.transpose()) => set_b = m.symbols.into_iter().collect(),
+        }
+    }
+    assert!(set_a.is_disjoint(&set_b), "no symbol served twice");
+    let union: BTreeSet<String> = set_a.union(&set_b).cloned().collect();
+    assert_eq!(union, all, "every symbol has an owner");
+
+    // Replica b goes away: all symbols are a's within 5 s.
+    drop(b);
+    drop(b_client);
+    let started = tokio::time::Instant::now();
+    while set_a != all {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "moved within 5 s"
+        );
+        if let Ok(Ok(Some(m))) = tokio::time::timeout(Duration::from_secs(5), a.message()).await {
+            set_a = m.symbols.into_iter().collect();
+        }
+    }
+}
+
+use futures::FutureExt as _;
