@@ -84,10 +84,18 @@ async fn plane(admin_url: &str) -> Plane {
     }
 }
 
-type Authed = tonic::service::interceptor::InterceptedService<
-    Channel,
-    Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send>,
->;
+/// Adds `authorization: Bearer <token>` to every call.
+type Injector =
+    Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send>;
+type Authed = tonic::service::interceptor::InterceptedService<Channel, Injector>;
+
+fn bearer(token: &str) -> Injector {
+    let value: MetadataValue<_> = format!("Bearer {token}").parse().unwrap();
+    Box::new(move |mut r: tonic::Request<()>| {
+        r.metadata_mut().insert("authorization", value.clone());
+        Ok(r)
+    })
+}
 
 async fn channel(url: &str) -> Channel {
     for _ in 0..50 {
@@ -104,23 +112,11 @@ async fn channel(url: &str) -> Channel {
 }
 
 async fn symbols(url: &str, token: &str) -> SymbolServiceClient<Authed> {
-    let value: MetadataValue<_> = format!("Bearer {token}").parse().unwrap();
-    let f: Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send> =
-        Box::new(move |mut r: tonic::Request<()>| {
-            r.metadata_mut().insert("authorization", value.clone());
-            Ok(r)
-        });
-    SymbolServiceClient::with_interceptor(channel(url).await, f)
+    SymbolServiceClient::with_interceptor(channel(url).await, bearer(token))
 }
 
 async fn assignments(url: &str) -> AssignmentServiceClient<Authed> {
-    let value: MetadataValue<_> = format!("Bearer {TOKEN}").parse().unwrap();
-    let f: Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send> =
-        Box::new(move |mut r: tonic::Request<()>| {
-            r.metadata_mut().insert("authorization", value.clone());
-            Ok(r)
-        });
-    AssignmentServiceClient::with_interceptor(channel(url).await, f)
+    AssignmentServiceClient::with_interceptor(channel(url).await, bearer(TOKEN))
 }
 
 fn unique(prefix: &str) -> String {
