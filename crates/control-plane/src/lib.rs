@@ -6,22 +6,10 @@
 //! - [`assign`]: rendezvous hashing of symbols over live replicas.
 
 pub mod assign;
+pub mod config;
 pub mod server;
 pub mod service;
 pub mod store;
 pub mod validate;
 
-/// The generated gRPC types of package `tickflow.control.v1`.
-#[allow(
-    missing_docs,
-    clippy::all,
-    clippy::pedantic,
-    missing_debug_implementations
-)]
-pub mod proto {
-    tonic::include_proto!("tickflow.control.v1");
-
-    /// The encoded file descriptor set, for server reflection.
-    pub const FILE_DESCRIPTOR_SET: &[u8] =
-        tonic::include_file_descriptor_set!("control_descriptor");
-}
+pub use tickflow_control::proto;

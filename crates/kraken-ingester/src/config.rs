@@ -26,6 +26,19 @@ pub struct Config {
     pub reconnect: BackoffConfig,
     /// The queue between the socket reader and the publisher.
     pub queue: QueueConfig,
+    /// The control plane: when `url` is set, the symbol set comes from its assignment stream
+    /// instead of `kraken.symbols`.
+    pub control: ControlConfig,
+}
+
+/// Where the control plane is.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ControlConfig {
+    /// `http://control-plane:50051` (`CONTROL_PLANE_URL`). Unset: symbols from config.
+    pub url: Option<String>,
+    /// The bearer token (`TICKFLOW_API_TOKEN`), a secret.
+    pub token: Option<tickflow_runtime::config::SecretString>,
 }
 
 impl Default for Config {
@@ -38,6 +51,7 @@ impl Default for Config {
             kraken: KrakenConfig::default(),
             reconnect: BackoffConfig::default(),
             queue: QueueConfig::default(),
+            control: ControlConfig::default(),
         }
     }
 }

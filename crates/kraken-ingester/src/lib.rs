@@ -139,10 +139,20 @@ async fn ensure_layout(admin_url: &str) {
     }
 }
 
+/// A few random hex digits, so that two processes with the same pid (two containers) differ.
+fn rand_suffix() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{:08x}", nanos ^ std::process::id().rotate_left(16))
+}
+
 /// A built, not yet running ingester.
 #[derive(Debug)]
 pub struct Ingester {
     cfg: Config,
+    desired_tx: Arc<watch::Sender<BTreeSet<Symbol>>>,
     admin: AdminServer,
     health: Health,
     pulsar: PulsarClient,
@@ -175,16 +185,23 @@ impl Ingester {
         ensure_layout(&cfg.pulsar.admin_url).await;
         let admin =
             AdminServer::bind(cfg.runtime.admin.listen, Arc::new(registry), health.clone()).await?;
+        if cfg.control.url.is_some() && cfg.control.token.is_none() {
+            return Err(StartError::Config(
+                "control.url is set but no token: give TICKFLOW_API_TOKEN".to_owned(),
+            ));
+        }
         let (tx, desired) = watch::channel(symbols);
+        let desired_tx = Arc::new(tx);
         let board: StatusBoard = Arc::new(Mutex::new(Default::default()));
         let handle = IngesterHandle {
-            desired: Arc::new(tx),
+            desired: Arc::clone(&desired_tx),
             board: board.clone(),
             admin_addr: admin.local_addr(),
         };
         Ok((
             Self {
                 cfg,
+                desired_tx,
                 admin,
                 health,
                 pulsar,
@@ -217,7 +234,7 @@ impl Ingester {
         let feed = feed::Feed {
             session: session::Session::new(cfg.clone(), self.metrics.clone(), self.board),
             cfg,
-            backoff: self.cfg.reconnect,
+            backoff: self.cfg.reconnect.clone(),
             desired: self.desired,
             queue: queue_tx,
             metrics: self.metrics,
@@ -225,6 +242,31 @@ impl Ingester {
             shutdown: shutdown.clone(),
         };
         supervisor.spawn("kraken feed", feed.run());
+        if let (Some(url), Some(token)) =
+            (self.cfg.control.url.clone(), self.cfg.control.token.clone())
+        {
+            let instance_id = format!("kraken-{}-{}", std::process::id(), rand_suffix());
+            let desired = self.desired_tx;
+            let watch_cfg = tickflow_control::watch::WatchConfig {
+                url,
+                token,
+                source: tickflow_schema::Source::Kraken,
+                instance_id,
+                backoff: self.cfg.reconnect.clone(),
+            };
+            supervisor.spawn(
+                "assignment watch",
+                tickflow_control::watch::follow(watch_cfg, shutdown.clone(), move |set| {
+                    desired.send_if_modified(|current| {
+                        let changed = *current != set;
+                        if changed {
+                            *current = set;
+                        }
+                        changed
+                    });
+                }),
+            );
+        }
         supervisor.wait_until(shutdown.cancelled_owned()).await
     }
 }

@@ -25,6 +25,12 @@ struct Args {
     /// Pulsar service URL.
     #[arg(long, env = "PULSAR_URL")]
     pulsar_url: Option<String>,
+    /// The control plane's gRPC URL; when set, symbols come from its assignments.
+    #[arg(long, env = "CONTROL_PLANE_URL")]
+    control_plane_url: Option<String>,
+    /// The control plane's bearer token (never logged).
+    #[arg(long, env = "TICKFLOW_API_TOKEN", hide_env_values = true)]
+    api_token: Option<String>,
     /// Admin HTTP address (`/healthz`, `/readyz`, `/metrics`).
     #[arg(long, env = "KRAKEN_INGESTER_ADMIN_LISTEN")]
     admin_listen: Option<std::net::SocketAddr>,
@@ -47,6 +53,12 @@ async fn main() -> anyhow::Result<()> {
     }
     if let Some(url) = args.pulsar_url {
         cfg.pulsar.url = url;
+    }
+    if let Some(url) = args.control_plane_url {
+        cfg.control.url = Some(url);
+    }
+    if let Some(token) = args.api_token {
+        cfg.control.token = Some(tickflow_runtime::config::SecretString::new(token));
     }
     if let Some(addr) = args.admin_listen {
         cfg.runtime.admin.listen = addr;

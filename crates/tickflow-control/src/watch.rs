@@ -1,0 +1,116 @@
+//! Following an assignment: an ingester replica holds `AssignmentService.Watch` open (the open
+//! stream is its lease) and applies every full set it receives. While the control plane is away
+//! the replica keeps serving its last assignment and reconnects with capped, jittered backoff.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use tickflow_runtime::CancellationToken;
+use tickflow_runtime::backoff::{Backoff, BackoffConfig};
+use tickflow_runtime::config::SecretString;
+use tickflow_schema::{Source, Symbol};
+use tonic::metadata::MetadataValue;
+use tonic::transport::Endpoint;
+
+use crate::proto;
+
+/// Where and who.
+#[derive(Debug, Clone)]
+pub struct WatchConfig {
+    /// `http://control-plane:50051`.
+    pub url: String,
+    /// The bearer token.
+    pub token: SecretString,
+    /// The source this replica ingests.
+    pub source: Source,
+    /// Unique per replica and process start.
+    pub instance_id: String,
+    /// Reconnect pacing.
+    pub backoff: BackoffConfig,
+}
+
+/// Runs until `shutdown`: calls `apply` with every assignment received (the full set of
+/// symbols this replica owns). Symbols that are not canonical are skipped with a warning.
+pub async fn follow(
+    cfg: WatchConfig,
+    shutdown: CancellationToken,
+    mut apply: impl FnMut(BTreeSet<Symbol>) + Send,
+) -> Result<(), std::convert::Infallible> {
+    let mut backoff = Backoff::new(cfg.backoff.clone());
+    loop {
+        let started = std::time::Instant::now();
+        let outcome = tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            r = session(&cfg, &mut apply) => r,
+        };
+        match outcome {
+            Ok(()) => {
+                tracing::warn!(url = %cfg.url, "the control plane closed the assignment stream; keeping the last assignment and reconnecting")
+            }
+            Err(e) => {
+                tracing::warn!(url = %cfg.url, error = %e, "no assignment stream; keeping the last assignment and reconnecting")
+            }
+        }
+        backoff.connection_ended(started.elapsed());
+        if !backoff.wait(&shutdown).await {
+            return Ok(());
+        }
+    }
+}
+
+async fn session(
+    cfg: &WatchConfig,
+    apply: &mut (impl FnMut(BTreeSet<Symbol>) + Send),
+) -> Result<(), String> {
+    let channel = Endpoint::from_shared(cfg.url.clone())
+        .map_err(|e| format!("bad control-plane URL: {e}"))?
+        .connect_timeout(Duration::from_secs(5))
+        .http2_keep_alive_interval(Duration::from_secs(2))
+        .keep_alive_timeout(Duration::from_secs(2))
+        .connect()
+        .await
+        .map_err(|e| e.to_string())?;
+    let value: MetadataValue<_> = format!("Bearer {}", cfg.token.expose())
+        .parse()
+        .map_err(|_| "the token is not a valid header value".to_owned())?;
+    let mut client = proto::assignment_service_client::AssignmentServiceClient::with_interceptor(
+        channel,
+        move |mut r: tonic::Request<()>| {
+            r.metadata_mut().insert("authorization", value.clone());
+            Ok(r)
+        },
+    );
+    let mut stream = client
+        .watch(proto::WatchRequest {
+            source: cfg.source.as_str().to_owned(),
+            instance_id: cfg.instance_id.clone(),
+        })
+        .await
+        .map_err(|s| format!("{}: {}", s.code(), s.message()))?
+        .into_inner();
+    while let Some(assignment) = stream
+        .message()
+        .await
+        .map_err(|s| format!("{}: {}", s.code(), s.message()))?
+    {
+        let symbols: BTreeSet<Symbol> = assignment
+            .symbols
+            .iter()
+            .filter_map(|s| match Symbol::parse(s) {
+                Ok(sym) => Some(sym),
+                Err(e) => {
+                    tracing::warn!(symbol = %s, error = %e, "assignment holds a symbol that is not canonical; skipped");
+                    None
+                }
+            })
+            .collect();
+        tracing::info!(
+            symbols = symbols.len(),
+            generation = assignment.generation,
+            replicas = assignment.replicas.len(),
+            "assignment received"
+        );
+        apply(symbols);
+    }
+    Ok(())
+}
