@@ -27,3 +27,4 @@ CREATE TABLE backfill_jobs (
     created_at    timestamptz NOT NULL DEFAULT now(),
     updated_at    timestamptz NOT NULL DEFAULT now()
 );
+CREATE INDEX backfill_jobs_by_symbol ON backfill_jobs (symbol, created_at);

@@ -6,6 +6,7 @@
 //! - [`assign`]: rendezvous hashing of symbols over live replicas.
 
 pub mod assign;
+pub mod backfill;
 pub mod config;
 pub mod server;
 pub mod service;

@@ -29,6 +29,9 @@ struct Args {
     /// Pulsar admin URL.
     #[arg(long, env = "PULSAR_ADMIN_URL")]
     pulsar_admin_url: Option<String>,
+    /// Pulsar service URL (backfill jobs).
+    #[arg(long, env = "PULSAR_URL")]
+    pulsar_url: Option<String>,
     /// The API bearer token (never logged).
     #[arg(long, env = "TICKFLOW_API_TOKEN", hide_env_values = true)]
     api_token: Option<String>,
@@ -59,6 +62,9 @@ async fn main() -> anyhow::Result<()> {
     if let Some(url) = args.pulsar_admin_url {
         cfg.pulsar.admin_url = url;
     }
+    if let Some(url) = args.pulsar_url {
+        cfg.pulsar.url = url;
+    }
     if let Some(addr) = args.listen {
         cfg.listen = addr;
     }
@@ -83,10 +89,17 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("control-plane cannot reach its database")?;
     let admin = AdminClient::new(&cfg.pulsar.admin_url)?;
+    let pulsar = tickflow_pulsar::PulsarClient::connect(&cfg.pulsar, "control-plane")
+        .await
+        .context("control-plane cannot reach Pulsar")?;
+    let jobs = control_plane::backfill::JobQueue::new(&pulsar)
+        .await
+        .map_err(|s| anyhow::anyhow!("cannot create the backfill job producer: {}", s.message()))?;
     let state = State {
         store,
         admin: admin.clone(),
         assignments: Arc::new(Assignments::default()),
+        jobs: Some(jobs),
     };
     state.load().await?;
     let listener = tokio::net::TcpListener::bind(cfg.listen)

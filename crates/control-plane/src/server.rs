@@ -76,6 +76,9 @@ pub async fn serve(
     health
         .set_serving::<proto::assignment_service_server::AssignmentServiceServer<State>>()
         .await;
+    health
+        .set_serving::<proto::backfill_service_server::BackfillServiceServer<State>>()
+        .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -84,6 +87,13 @@ pub async fn serve(
     let symbols = {
         let auth = auth.clone();
         proto::symbol_service_server::SymbolServiceServer::with_interceptor(
+            state.clone(),
+            move |r| auth.check(r),
+        )
+    };
+    let backfills = {
+        let auth = auth.clone();
+        proto::backfill_service_server::BackfillServiceServer::with_interceptor(
             state.clone(),
             move |r| auth.check(r),
         )
@@ -99,6 +109,7 @@ pub async fn serve(
     let router = builder
         .add_service(health_service)
         .add_service(symbols)
+        .add_service(backfills)
         .add_service(assignments);
     let router = match reflection {
         Ok(r) => router.add_service(r),

@@ -171,6 +171,8 @@ pub struct State {
     pub admin: AdminClient,
     /// Live assignments.
     pub assignments: Arc<Assignments>,
+    /// Where backfill tasks go (`None`: backfills are refused as unavailable).
+    pub jobs: Option<crate::backfill::JobQueue>,
 }
 
 impl State {
@@ -339,5 +341,183 @@ impl proto::assignment_service_server::AssignmentService for State {
             Some((Ok(current), rx))
         });
         Ok(Response::new(Box::pin(stream)))
+    }
+}
+
+fn job_state(s: &str) -> proto::BackfillState {
+    match s {
+        "queued" => proto::BackfillState::Queued,
+        "running" => proto::BackfillState::Running,
+        "done" => proto::BackfillState::Done,
+        "cancelled" => proto::BackfillState::Cancelled,
+        "failed" => proto::BackfillState::Failed,
+        _ => proto::BackfillState::Unspecified,
+    }
+}
+
+fn job_id(input: &str) -> Result<uuid::Uuid, Status> {
+    uuid::Uuid::parse_str(input.trim()).map_err(|_| {
+        Status::invalid_argument(format!(
+            "{:?} is not a backfill job id (a UUID)",
+            input.chars().take(40).collect::<String>()
+        ))
+    })
+}
+
+impl State {
+    /// A job with its progress read from the sink's `coverage` table.
+    async fn job_view(&self, row: crate::store::JobRow) -> Result<proto::BackfillJob, Status> {
+        let (done, missing) = crate::backfill::progress(
+            self.store.pool(),
+            &row.symbol,
+            &row.source,
+            row.from_time,
+            row.to_time,
+        )
+        .await
+        .map_err(|e| status(StoreError::Database(e)))?;
+        let total = i64::from(row.hours_total);
+        let mut state = row.state.clone();
+        if (state == "queued" || state == "running") && done + missing >= total {
+            state = "done".to_owned();
+            self.store
+                .set_job_state(row.id, &state)
+                .await
+                .map_err(status)?;
+        } else if state == "queued" && done + missing > 0 {
+            state = "running".to_owned();
+            self.store
+                .set_job_state(row.id, &state)
+                .await
+                .map_err(status)?;
+        }
+        let elapsed = (chrono::Utc::now() - row.created_at).num_seconds().max(1);
+        let left = (total - done - missing).max(0);
+        let eta = if state == "running" && done > 0 {
+            u32::try_from(left * elapsed / done).unwrap_or(u32::MAX)
+        } else {
+            0
+        };
+        let n = |v: i64| u32::try_from(v).unwrap_or(u32::MAX);
+        Ok(proto::BackfillJob {
+            id: row.id.to_string(),
+            symbol: row.symbol,
+            source: row.source,
+            from: row.from_time.to_rfc3339(),
+            to: row.to_time.to_rfc3339(),
+            state: job_state(&state).into(),
+            hours_total: n(total),
+            hours_done: n(done),
+            hours_failed: 0,
+            hours_missing: n(missing),
+            eta_seconds: eta,
+            created_at: row.created_at.to_rfc3339(),
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl proto::backfill_service_server::BackfillService for State {
+    async fn start_backfill(
+        &self,
+        request: Request<proto::StartBackfillRequest>,
+    ) -> Result<Response<proto::BackfillJob>, Status> {
+        let r = request.into_inner();
+        let symbol = validate::symbol(&r.symbol)?;
+        let source = validate::source(&r.source)?;
+        if source != Source::Dukascopy {
+            return Err(Status::invalid_argument(format!(
+                "{source} has no history to backfill: use dukascopy"
+            )));
+        }
+        let from = crate::backfill::instant("from", &r.from)?;
+        let to = crate::backfill::instant("to", &r.to)?;
+        let (lo, hi) = crate::backfill::hours(from, to)?;
+        let registered = self
+            .store
+            .get(&symbol)
+            .await
+            .map_err(status)?
+            .is_some_and(|row| row.sources.iter().any(|s| s.source == source));
+        if !registered {
+            return Err(Status::failed_precondition(format!(
+                "{symbol} is not registered for {source}: tickctl symbols add {symbol} --source {source}"
+            )));
+        }
+        let Some(queue) = &self.jobs else {
+            return Err(Status::unavailable(
+                "this control plane has no Pulsar connection for jobs",
+            ));
+        };
+        let id = uuid::Uuid::new_v4();
+        let row = crate::store::JobRow {
+            id,
+            symbol: symbol.to_string(),
+            source: source.as_str().to_owned(),
+            from_time: chrono::DateTime::from_timestamp(lo, 0).unwrap_or_default(),
+            to_time: chrono::DateTime::from_timestamp(hi, 0).unwrap_or_default(),
+            state: "queued".to_owned(),
+            hours_total: i32::try_from((hi - lo) / 3_600).unwrap_or(i32::MAX),
+            created_at: chrono::Utc::now(),
+        };
+        self.store.insert_job(&row).await.map_err(status)?;
+        let tasks = crate::backfill::tasks(&id.to_string(), &symbol, source, lo, hi);
+        if let Err(e) = queue.publish(&tasks).await {
+            self.store
+                .set_job_state(id, "failed")
+                .await
+                .map_err(status)?;
+            return Err(e);
+        }
+        tracing::info!(job = %id, symbol = %symbol, hours = row.hours_total, tasks = tasks.len(), "backfill queued");
+        let row = self.store.job(id).await.map_err(status)?.unwrap_or(row);
+        Ok(Response::new(self.job_view(row).await?))
+    }
+
+    async fn get_backfill(
+        &self,
+        request: Request<proto::GetBackfillRequest>,
+    ) -> Result<Response<proto::BackfillJob>, Status> {
+        let id = job_id(&request.into_inner().id)?;
+        match self.store.job(id).await.map_err(status)? {
+            Some(row) => Ok(Response::new(self.job_view(row).await?)),
+            None => Err(Status::not_found(format!("no backfill job {id}"))),
+        }
+    }
+
+    async fn list_backfills(
+        &self,
+        request: Request<proto::ListBackfillsRequest>,
+    ) -> Result<Response<proto::ListBackfillsResponse>, Status> {
+        let r = request.into_inner();
+        let symbol = if r.symbol.is_empty() {
+            None
+        } else {
+            Some(validate::symbol(&r.symbol)?.to_string())
+        };
+        let rows = self.store.jobs(symbol.as_deref()).await.map_err(status)?;
+        let mut jobs = Vec::with_capacity(rows.len());
+        for row in rows {
+            jobs.push(self.job_view(row).await?);
+        }
+        Ok(Response::new(proto::ListBackfillsResponse { jobs }))
+    }
+
+    async fn cancel_backfill(
+        &self,
+        request: Request<proto::CancelBackfillRequest>,
+    ) -> Result<Response<proto::BackfillJob>, Status> {
+        let id = job_id(&request.into_inner().id)?;
+        let Some(row) = self.store.job(id).await.map_err(status)? else {
+            return Err(Status::not_found(format!("no backfill job {id}")));
+        };
+        if row.state == "queued" || row.state == "running" {
+            self.store
+                .set_job_state(id, "cancelled")
+                .await
+                .map_err(status)?;
+        }
+        let row = self.store.job(id).await.map_err(status)?.unwrap_or(row);
+        Ok(Response::new(self.job_view(row).await?))
     }
 }

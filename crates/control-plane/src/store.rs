@@ -267,3 +267,82 @@ impl Store {
             .collect()
     }
 }
+
+/// A stored backfill job.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct JobRow {
+    /// Job id.
+    pub id: uuid::Uuid,
+    /// Canonical symbol.
+    pub symbol: String,
+    /// Source.
+    pub source: String,
+    /// First hour.
+    pub from_time: DateTime<Utc>,
+    /// End (exclusive).
+    pub to_time: DateTime<Utc>,
+    /// `queued`, `running`, `done`, `cancelled`, `failed`.
+    pub state: String,
+    /// Hours in the range.
+    pub hours_total: i32,
+    /// When it was started.
+    pub created_at: DateTime<Utc>,
+}
+
+impl Store {
+    /// The pool (for reading the sink's tables).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Stores a new job.
+    pub async fn insert_job(&self, job: &JobRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO backfill_jobs (id, symbol, source, from_time, to_time, state, hours_total) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(job.id)
+        .bind(&job.symbol)
+        .bind(&job.source)
+        .bind(job.from_time)
+        .bind(job.to_time)
+        .bind(&job.state)
+        .bind(job.hours_total)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// One job.
+    pub async fn job(&self, id: uuid::Uuid) -> Result<Option<JobRow>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, symbol, source, from_time, to_time, state, hours_total, created_at \
+             FROM backfill_jobs WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Jobs, newest first, of one symbol or all.
+    pub async fn jobs(&self, symbol: Option<&str>) -> Result<Vec<JobRow>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, symbol, source, from_time, to_time, state, hours_total, created_at \
+             FROM backfill_jobs WHERE ($1::text IS NULL OR symbol = $1) \
+             ORDER BY created_at DESC LIMIT 1000",
+        )
+        .bind(symbol)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Sets a job's state.
+    pub async fn set_job_state(&self, id: uuid::Uuid, state: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE backfill_jobs SET state = $2, updated_at = now() WHERE id = $1")
+            .bind(id)
+            .bind(state)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}

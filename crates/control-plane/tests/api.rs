@@ -236,3 +236,131 @@ async fn symbols_spread_over_replicas_and_move_when_one_leaves() {
 }
 
 use futures::FutureExt as _;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backfills_are_split_into_daily_tasks_and_report_progress_from_coverage() {
+    use control_plane::proto::backfill_service_client::BackfillServiceClient;
+    use control_plane::proto::{
+        BackfillState, BackfillTask, CancelBackfillRequest, GetBackfillRequest,
+        StartBackfillRequest,
+    };
+    use prost::Message as _;
+    use tickflow_pulsar::{
+        ConsumerSpec, InitialPosition, SubscriptionType, TopicName, TopicSelection,
+    };
+
+    let p = plane(&env("PULSAR_ADMIN_URL", "http://127.0.0.1:8080")).await;
+    let mut c = symbols(&p.url, TOKEN).await;
+    let s = unique("B");
+    c.add_symbol(add(&s, &["dukascopy"])).await.unwrap();
+    let client = tickflow_pulsar::PulsarClient::connect(&pulsar_config(), "cp-test")
+        .await
+        .unwrap();
+    let mut tasks = client
+        .tick_consumer(ConsumerSpec {
+            topics: TopicSelection::Topics(vec![TopicName::control("backfill-jobs").unwrap()]),
+            subscription: format!("test-{}", uuid::Uuid::new_v4().simple()),
+            sub_type: SubscriptionType::Exclusive,
+            initial_position: InitialPosition::Latest,
+            consumer_name: None,
+        })
+        .await
+        .unwrap();
+    let mut b = BackfillServiceClient::with_interceptor(channel(&p.url).await, bearer(TOKEN));
+    let start = |symbol: &str, source: &str, from: &str, to: &str| StartBackfillRequest {
+        symbol: symbol.into(),
+        source: source.into(),
+        from: from.into(),
+        to: to.into(),
+    };
+    let job = b
+        .start_backfill(start(&s, "dukascopy", "2024-01-01", "2024-01-03"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(job.hours_total, 48);
+    assert_eq!(job.state, BackfillState::Queued as i32);
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        let d = tokio::time::timeout(Duration::from_secs(30), tasks.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        let t = BackfillTask::decode(d.payload()).unwrap();
+        tasks.ack(&d).await.unwrap();
+        if t.job_id == job.id {
+            got.push(t);
+        }
+    }
+    assert_eq!(got.iter().map(|t| t.hours).collect::<Vec<_>>(), [24, 24]);
+    assert_eq!(got[0].symbol, s);
+
+    // Progress comes from what the sink stored.
+    sqlx::query(
+        "CREATE TABLE public.coverage (source text, symbol text, kind text, hour timestamptz, \
+         status text, ticks bigint, detail text, recorded_at timestamptz)",
+    )
+    .execute(p.store.pool())
+    .await
+    .unwrap();
+    for h in 0..12 {
+        let status = if h < 10 { "complete" } else { "missing" };
+        sqlx::query(
+            "INSERT INTO public.coverage VALUES ('dukascopy', $1, 'quote', \
+             timestamptz '2024-01-01' + $2 * interval '1 hour', $3, 0, '', now())",
+        )
+        .bind(&s)
+        .bind(f64::from(h))
+        .bind(status)
+        .execute(p.store.pool())
+        .await
+        .unwrap();
+    }
+    let view = b
+        .get_backfill(GetBackfillRequest { id: job.id.clone() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((view.hours_done, view.hours_missing), (10, 2));
+    assert_eq!(view.state, BackfillState::Running as i32);
+    let cancelled = b
+        .cancel_backfill(CancelBackfillRequest { id: job.id.clone() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(cancelled.state, BackfillState::Cancelled as i32);
+
+    for (req, code) in [
+        (
+            start(&s, "kraken", "2024-01-01", "2024-01-02"),
+            Code::InvalidArgument,
+        ),
+        (
+            start(&s, "dukascopy", "2024-01-02", "2024-01-01"),
+            Code::InvalidArgument,
+        ),
+        (
+            start(&s, "dukascopy", "soon", "2024-01-01"),
+            Code::InvalidArgument,
+        ),
+        (
+            start("NOTREG/USD", "dukascopy", "2024-01-01", "2024-01-02"),
+            Code::FailedPrecondition,
+        ),
+    ] {
+        assert_eq!(b.start_backfill(req).await.unwrap_err().code(), code);
+    }
+    let e = b
+        .get_backfill(GetBackfillRequest { id: "42".into() })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    let e = b
+        .get_backfill(GetBackfillRequest {
+            id: uuid::Uuid::new_v4().to_string(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+}

@@ -23,6 +23,13 @@ use tonic::transport::Channel;
 
 pub const TOKEN: &str = "test-token-1234";
 
+pub fn pulsar_config() -> tickflow_pulsar::PulsarConfig {
+    let mut c = tickflow_pulsar::PulsarConfig::default();
+    c.url = env("PULSAR_URL", "pulsar://127.0.0.1:6650");
+    c.admin_url = env("PULSAR_ADMIN_URL", "http://127.0.0.1:8080");
+    c
+}
+
 pub fn env(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_owned())
 }
@@ -64,6 +71,12 @@ pub async fn plane(admin_url: &str) -> Plane {
         store: store.clone(),
         admin: AdminClient::new(admin_url).unwrap(),
         assignments: Arc::new(Assignments::default()),
+        jobs: match tickflow_pulsar::PulsarClient::connect(&pulsar_config(), "control-plane-test")
+            .await
+        {
+            Ok(client) => control_plane::backfill::JobQueue::new(&client).await.ok(),
+            Err(_) => None,
+        },
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
