@@ -24,10 +24,11 @@ use tonic::transport::Channel;
 pub const TOKEN: &str = "test-token-1234";
 
 pub fn pulsar_config() -> tickflow_pulsar::PulsarConfig {
-    let mut c = tickflow_pulsar::PulsarConfig::default();
-    c.url = env("PULSAR_URL", "pulsar://127.0.0.1:6650");
-    c.admin_url = env("PULSAR_ADMIN_URL", "http://127.0.0.1:8080");
-    c
+    tickflow_pulsar::PulsarConfig {
+        url: env("PULSAR_URL", "pulsar://127.0.0.1:6650"),
+        admin_url: env("PULSAR_ADMIN_URL", "http://127.0.0.1:8080"),
+        ..Default::default()
+    }
 }
 
 pub fn env(name: &str, default: &str) -> String {
