@@ -37,6 +37,7 @@ pub fn env(name: &str, default: &str) -> String {
 
 pub struct Plane {
     pub url: String,
+    pub db_url: String,
     pub shutdown: CancellationToken,
     pub store: Store,
 }
@@ -62,12 +63,10 @@ pub async fn plane(admin_url: &str) -> Plane {
         .await
         .unwrap();
     let (server, _) = base.rsplit_once('/').unwrap();
-    let store = Store::connect(
-        &format!("{server}/tickflow_test_cp{id}"),
-        Duration::from_secs(5),
-    )
-    .await
-    .unwrap();
+    let db_url = format!("{server}/tickflow_test_cp{id}");
+    let store = Store::connect(&db_url, Duration::from_secs(5))
+        .await
+        .unwrap();
     let state = State {
         store: store.clone(),
         admin: AdminClient::new(admin_url).unwrap(),
@@ -90,6 +89,7 @@ pub async fn plane(admin_url: &str) -> Plane {
     ));
     Plane {
         url: format!("http://{addr}"),
+        db_url,
         shutdown,
         store,
     }
