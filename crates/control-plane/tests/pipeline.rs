@@ -27,8 +27,10 @@ struct Replica {
 }
 
 async fn replica(sim: &KrakenSim, plane: &str) -> Replica {
-    let mut cfg = Config::default();
-    cfg.pulsar = pulsar_config();
+    let mut cfg = Config {
+        pulsar: pulsar_config(),
+        ..Config::default()
+    };
     cfg.runtime.admin.listen = "127.0.0.1:0".parse().unwrap();
     cfg.kraken.ws_url = sim.url();
     cfg.control.url = Some(plane.to_owned());
