@@ -67,7 +67,15 @@ struct SourceState {
     symbols: BTreeSet<Symbol>,
     watchers: BTreeMap<String, watch::Sender<proto::Assignment>>,
     generation: u64,
+    /// The owner of every symbol as last pushed.
+    owners: BTreeMap<String, String>,
+    /// Replicas whose lease ended, and when (ns).
+    left: BTreeMap<String, i64>,
 }
+
+/// How long a replica may have been dead before its stream was noticed closed (HTTP/2
+/// keepalive every 2 s with a 2 s timeout): a handover gap starts this much before.
+const DETECTION_NS: i64 = 4_000_000_000;
 
 /// Who owns what, for every source; pushes a replica's full set whenever it changes.
 #[derive(Debug, Default)]
@@ -126,6 +134,9 @@ impl Assignments {
                     .is_some_and(|t| t.same_channel(&tx))
                 {
                     state.watchers.remove(&instance);
+                    state
+                        .left
+                        .insert(instance.clone(), tickflow_schema::UnixNanos::now().0);
                     push(state);
                     tracing::info!(%source, %instance, "replica left; its symbols move");
                 }
@@ -139,14 +150,42 @@ impl Assignments {
 /// not change is not woken).
 fn push(state: &mut SourceState) {
     state.generation += 1;
+    let now = tickflow_schema::UnixNanos::now().0;
     let replicas: BTreeSet<String> = state.watchers.keys().cloned().collect();
     let sets = crate::assign::assign(state.symbols.iter().map(Symbol::as_str), &replicas);
     let live: Vec<String> = replicas.iter().cloned().collect();
+    // Symbols whose owner changed: the new owner records a handover gap.
+    let mut handovers: BTreeMap<String, Vec<proto::Handover>> = BTreeMap::new();
+    let mut owners = BTreeMap::new();
+    for (instance, symbols) in &sets {
+        for symbol in symbols {
+            if let Some(previous) = state.owners.get(symbol)
+                && previous != instance
+            {
+                let since = match state.left.get(previous) {
+                    Some(left_at) => left_at - DETECTION_NS,
+                    None => now,
+                };
+                handovers
+                    .entry(instance.clone())
+                    .or_default()
+                    .push(proto::Handover {
+                        symbol: symbol.clone(),
+                        since_ns: since,
+                        previous_owner: previous.clone(),
+                    });
+            }
+            owners.insert(symbol.clone(), instance.clone());
+        }
+    }
+    state.owners = owners;
+    state.left.retain(|_, at| now - *at < 60_000_000_000);
     for (instance, tx) in &state.watchers {
         let symbols: Vec<String> = sets
             .get(instance)
             .map(|s| s.iter().cloned().collect())
             .unwrap_or_default();
+        let handed = handovers.remove(instance).unwrap_or_default();
         let generation = state.generation;
         tx.send_if_modified(|a| {
             let changed = a.symbols != symbols || a.replicas != live || a.generation == 0;
@@ -155,6 +194,7 @@ fn push(state: &mut SourceState) {
                     symbols: symbols.clone(),
                     generation,
                     replicas: live.clone(),
+                    handovers: handed.clone(),
                 };
             }
             changed

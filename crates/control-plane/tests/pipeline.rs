@@ -15,6 +15,10 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::*;
+
+mod chrono_like {
+    pub type Ts = chrono::DateTime<chrono::Utc>;
+}
 use kraken_ingester::{Config, Ingester, IngesterHandle};
 use tickflow_runtime::CancellationToken;
 use tickflow_runtime::config::SecretString;
@@ -171,11 +175,47 @@ async fn add_a_symbol_and_its_trades_are_in_the_database_within_seconds() {
     // Replica a dies (its task is aborted: no goodbye): b takes everything within 5 s.
     a.task.abort();
     let died = tokio::time::Instant::now();
+    let died_at = tickflow_schema::UnixNanos::now();
     within(Duration::from_secs(5), "b owns all", async || {
         names(&b.handle) == all
     })
     .await;
     assert!(died.elapsed() < Duration::from_secs(5));
+    // The hole the dead replica left is recorded once data flows again.
+    let moved = sa.iter().next().unwrap().clone();
+    within(
+        Duration::from_secs(5),
+        "b subscribed the moved symbol",
+        async || sim.subscribed("trade").contains(&moved),
+    )
+    .await;
+    sim.trades(&[trade(&moved, 100)]).await;
+    let gap = {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let row: Option<(String, chrono_like::Ts, String)> = sqlx::query_as(
+                "SELECT reason, from_time, detail FROM gaps WHERE symbol = $1 AND kind = 'trade'",
+            )
+            .bind(&moved)
+            .fetch_optional(&db)
+            .await
+            .unwrap_or(None);
+            if let Some(r) = row {
+                break r;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no handover gap recorded"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    assert_eq!(gap.0, "handover");
+    assert!(
+        gap.1.timestamp_nanos_opt().unwrap() <= died_at.0,
+        "the gap starts before the death was noticed: {gap:?} died {died_at}"
+    );
+    assert!(gap.2.contains("taken over from kraken-"), "{}", gap.2);
 
     // A third replica joins: some symbols move to it, none is left unserved.
     let third = replica(&sim, &p.url).await;

@@ -39,6 +39,7 @@ pub(crate) struct Feed {
     pub cfg: Arc<KrakenConfig>,
     pub backoff: BackoffConfig,
     pub desired: watch::Receiver<BTreeSet<Symbol>>,
+    pub handovers: mpsc::Receiver<crate::Handover>,
     pub queue: mpsc::Sender<Item>,
     pub metrics: Metrics,
     pub session: Session,
@@ -233,6 +234,9 @@ impl Feed {
                             r.last_frame_at = received_at;
                         }
                     }
+                }
+                Some(h) = self.handovers.recv() => {
+                    self.session.note_handover(&h.symbol, h.since, &h.previous_owner);
                 }
                 changed = self.desired.changed(), if desired_open => {
                     if changed.is_ok() {

@@ -69,6 +69,7 @@ pub enum StartError {
 #[derive(Debug, Clone)]
 pub struct IngesterHandle {
     desired: Arc<watch::Sender<BTreeSet<Symbol>>>,
+    handovers: mpsc::Sender<Handover>,
     board: StatusBoard,
     admin_addr: SocketAddr,
 }
@@ -97,6 +98,27 @@ impl IngesterHandle {
     /// Removes one symbol.
     pub fn remove(&self, symbol: &Symbol) {
         self.desired.send_if_modified(|s| s.remove(symbol));
+    }
+
+    /// Notes a symbol taken over from another replica: its data may be missing since `since`,
+    /// and a HANDOVER gap is recorded up to this replica's first data for it.
+    pub fn note_handover(
+        &self,
+        symbol: Symbol,
+        since: tickflow_schema::UnixNanos,
+        previous_owner: String,
+    ) {
+        if self
+            .handovers
+            .try_send(Handover {
+                symbol,
+                since,
+                previous_owner,
+            })
+            .is_err()
+        {
+            tracing::warn!("handover notes are backing up; one was not recorded");
+        }
     }
 
     /// The wanted symbol set.
@@ -148,11 +170,24 @@ fn rand_suffix() -> String {
     format!("{:08x}", nanos ^ std::process::id().rotate_left(16))
 }
 
+/// A symbol taken over from another replica.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handover {
+    /// The symbol.
+    pub symbol: Symbol,
+    /// Data may be missing since.
+    pub since: tickflow_schema::UnixNanos,
+    /// Who had it.
+    pub previous_owner: String,
+}
+
 /// A built, not yet running ingester.
 #[derive(Debug)]
 pub struct Ingester {
     cfg: Config,
     desired_tx: Arc<watch::Sender<BTreeSet<Symbol>>>,
+    handovers_tx: mpsc::Sender<Handover>,
+    handovers: mpsc::Receiver<Handover>,
     admin: AdminServer,
     health: Health,
     pulsar: PulsarClient,
@@ -192,9 +227,11 @@ impl Ingester {
         }
         let (tx, desired) = watch::channel(symbols);
         let desired_tx = Arc::new(tx);
+        let (handovers_tx, handovers) = mpsc::channel(1024);
         let board: StatusBoard = Arc::new(Mutex::new(Default::default()));
         let handle = IngesterHandle {
             desired: Arc::clone(&desired_tx),
+            handovers: handovers_tx.clone(),
             board: board.clone(),
             admin_addr: admin.local_addr(),
         };
@@ -202,6 +239,8 @@ impl Ingester {
             Self {
                 cfg,
                 desired_tx,
+                handovers_tx,
+                handovers,
                 admin,
                 health,
                 pulsar,
@@ -236,6 +275,7 @@ impl Ingester {
             cfg,
             backoff: self.cfg.reconnect.clone(),
             desired: self.desired,
+            handovers: self.handovers,
             queue: queue_tx,
             metrics: self.metrics,
             ready: feed_ready,
@@ -247,6 +287,7 @@ impl Ingester {
         {
             let instance_id = format!("kraken-{}-{}", std::process::id(), rand_suffix());
             let desired = self.desired_tx;
+            let notes = self.handovers_tx;
             let watch_cfg = tickflow_control::watch::WatchConfig {
                 url,
                 token,
@@ -256,7 +297,15 @@ impl Ingester {
             };
             supervisor.spawn(
                 "assignment watch",
-                tickflow_control::watch::follow(watch_cfg, shutdown.clone(), move |set| {
+                tickflow_control::watch::follow(watch_cfg, shutdown.clone(), move |assigned| {
+                    for (symbol, since, previous_owner) in assigned.handovers {
+                        let _ = notes.try_send(Handover {
+                            symbol,
+                            since,
+                            previous_owner,
+                        });
+                    }
+                    let set = assigned.symbols;
                     desired.send_if_modified(|current| {
                         let changed = *current != set;
                         if changed {

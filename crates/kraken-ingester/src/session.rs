@@ -124,6 +124,7 @@ pub type StatusBoard = Arc<Mutex<BTreeMap<Symbol, SymbolStatus>>>;
 #[derive(Debug)]
 struct PendingGap {
     from: UnixNanos,
+    reason: GapReason,
     detail: String,
 }
 
@@ -181,6 +182,8 @@ pub struct Session {
     next_req_id: u64,
     connected: bool,
     system_online: bool,
+    /// Handovers noted for symbols not (yet) in the set: applied when they are added.
+    handovers: BTreeMap<Symbol, PendingGap>,
 }
 
 const MAX_SUBSCRIBE_ATTEMPTS: u32 = 2;
@@ -197,6 +200,7 @@ impl Session {
             next_req_id: 1,
             connected: false,
             system_online: true,
+            handovers: BTreeMap::new(),
         }
     }
 
@@ -257,6 +261,30 @@ impl Session {
             .set(i64::try_from(subscribed).unwrap_or(i64::MAX));
     }
 
+    /// Notes that this replica takes `symbol` over from `previous_owner`, whose data may be
+    /// missing since `since`: a HANDOVER gap for both kinds, closed by the first data after the
+    /// subscription (or kept until the symbol is added, if it is not in the set yet).
+    pub fn note_handover(&mut self, symbol: &Symbol, since: UnixNanos, previous_owner: &str) {
+        let pending = || PendingGap {
+            from: since,
+            reason: GapReason::Handover,
+            detail: format!("taken over from {previous_owner}"),
+        };
+        match self.symbols.get_mut(symbol) {
+            Some(st) => {
+                if st.gap_trade.is_none() {
+                    st.gap_trade = Some(pending());
+                }
+                if st.gap_quote.is_none() {
+                    st.gap_quote = Some(pending());
+                }
+            }
+            None => {
+                self.handovers.insert(symbol.clone(), pending());
+            }
+        }
+    }
+
     /// Makes the wanted symbol set `desired`: new symbols are opened (and subscribed when
     /// connected), symbols no longer wanted are unsubscribed and closed.
     pub fn set_desired(&mut self, desired: &BTreeSet<Symbol>, now: Instant, eff: &mut Effects) {
@@ -277,6 +305,12 @@ impl Session {
                 }
                 Some(_) => {}
                 None => {
+                    let handover = self.handovers.remove(symbol);
+                    let copy = |p: &PendingGap| PendingGap {
+                        from: p.from,
+                        reason: p.reason,
+                        detail: p.detail.clone(),
+                    };
                     self.symbols.insert(
                         symbol.clone(),
                         SymbolState {
@@ -287,8 +321,8 @@ impl Session {
                             last_trade_id: None,
                             last_trade_time: UnixNanos::default(),
                             last_quote: None,
-                            gap_trade: None,
-                            gap_quote: None,
+                            gap_trade: handover.as_ref().map(copy),
+                            gap_quote: handover,
                         },
                     );
                     eff.items.push(Item::Open(symbol.clone()));
@@ -443,7 +477,7 @@ impl Session {
             if let Some(p) = pending {
                 let detail = format!("{}; {why}", p.detail);
                 eff.items
-                    .push(self.gap(symbol, kind, p.from, now, GapReason::Disconnect, detail));
+                    .push(self.gap(symbol, kind, p.from, now, p.reason, detail));
             }
         }
     }
@@ -521,12 +555,14 @@ impl Session {
                 if st.trade == ChannelState::Subscribed && st.gap_trade.is_none() {
                     st.gap_trade = Some(PendingGap {
                         from,
+                        reason: GapReason::Disconnect,
                         detail: reason.to_owned(),
                     });
                 }
                 if st.ticker == ChannelState::Subscribed && st.gap_quote.is_none() {
                     st.gap_quote = Some(PendingGap {
                         from,
+                        reason: GapReason::Disconnect,
                         detail: reason.to_owned(),
                     });
                 }
@@ -770,7 +806,7 @@ impl Session {
                                 TickKind::Trade,
                                 p.from,
                                 received_at,
-                                GapReason::Disconnect,
+                                p.reason,
                                 p.detail,
                             );
                             eff.items.push(item);
@@ -816,7 +852,7 @@ impl Session {
                             TickKind::Quote,
                             p.from,
                             received_at,
-                            GapReason::Disconnect,
+                            p.reason,
                             p.detail,
                         );
                         eff.items.push(item);

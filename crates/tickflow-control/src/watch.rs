@@ -8,7 +8,7 @@ use std::time::Duration;
 use tickflow_runtime::CancellationToken;
 use tickflow_runtime::backoff::{Backoff, BackoffConfig};
 use tickflow_runtime::config::SecretString;
-use tickflow_schema::{Source, Symbol};
+use tickflow_schema::{Source, Symbol, UnixNanos};
 use tonic::metadata::MetadataValue;
 use tonic::transport::Endpoint;
 
@@ -29,12 +29,21 @@ pub struct WatchConfig {
     pub backoff: BackoffConfig,
 }
 
-/// Runs until `shutdown`: calls `apply` with every assignment received (the full set of
-/// symbols this replica owns). Symbols that are not canonical are skipped with a warning.
+/// One assignment as the replica applies it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Assigned {
+    /// Every symbol this replica owns.
+    pub symbols: BTreeSet<Symbol>,
+    /// Symbols just taken over: (symbol, data may be missing since, previous owner).
+    pub handovers: Vec<(Symbol, UnixNanos, String)>,
+}
+
+/// Runs until `shutdown`: calls `apply` with every assignment received. Symbols that are not
+/// canonical are skipped with a warning.
 pub async fn follow(
     cfg: WatchConfig,
     shutdown: CancellationToken,
-    mut apply: impl FnMut(BTreeSet<Symbol>) + Send,
+    mut apply: impl FnMut(Assigned) + Send,
 ) -> Result<(), std::convert::Infallible> {
     let mut backoff = Backoff::new(cfg.backoff.clone());
     loop {
@@ -60,7 +69,7 @@ pub async fn follow(
 
 async fn session(
     cfg: &WatchConfig,
-    apply: &mut (impl FnMut(BTreeSet<Symbol>) + Send),
+    apply: &mut (impl FnMut(Assigned) + Send),
 ) -> Result<(), String> {
     let channel = Endpoint::from_shared(cfg.url.clone())
         .map_err(|e| format!("bad control-plane URL: {e}"))?
@@ -110,7 +119,16 @@ async fn session(
             replicas = assignment.replicas.len(),
             "assignment received"
         );
-        apply(symbols);
+        let handovers = assignment
+            .handovers
+            .iter()
+            .filter_map(|h| {
+                Symbol::parse(&h.symbol)
+                    .ok()
+                    .map(|s| (s, UnixNanos(h.since_ns), h.previous_owner.clone()))
+            })
+            .collect();
+        apply(Assigned { symbols, handovers });
     }
     Ok(())
 }
