@@ -16,4 +16,13 @@ if [ -z "$jv" ] || { [ "${jv%%.*}" = 17 ] && [ "${patch:-0}" -lt 17 ]; }; then
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends \
     openjdk-17-jdk-headless openjdk-17-jre-headless >/dev/null
 fi
+# A Python virtualenv with grpcio and grpcio-reflection: the control plane's test drives the API
+# with a client built only from server reflection.
+PYVENV="${TICKFLOW_PYVENV:-$CACHE/pyvenv}"
+if ! "$PYVENV/bin/python" -c 'import grpc, grpc_reflection' 2>/dev/null; then
+  log "making the Python virtualenv $PYVENV (grpcio, grpcio-reflection)"
+  if ! python3 -m venv "$PYVENV" >/dev/null 2>&1; then apt_install python3-venv; python3 -m venv "$PYVENV"; fi
+  "$PYVENV/bin/pip" install -q --disable-pip-version-check grpcio grpcio-reflection protobuf
+fi
+
 log "deps ready: $(protoc --version), java $(java -version 2>&1 | sed -n 's/.*version "\(.*\)".*/\1/p' | head -1), $(/usr/lib/postgresql/15/bin/postgres --version)"

@@ -33,6 +33,7 @@ for db in $(psql "$DATABASE_URL" -Atc "SELECT datname FROM pg_database WHERE dat
 done
 
 log "tests"
+export TICKFLOW_PYVENV="${TICKFLOW_PYVENV:-$CACHE/pyvenv}"
 cargo test --workspace --locked
 # This one kills and restarts the broker, so it runs alone, after everything else.
 log "tests: broker kill and restart"

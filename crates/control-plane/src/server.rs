@@ -79,10 +79,15 @@ pub async fn serve(
     health
         .set_serving::<proto::backfill_service_server::BackfillServiceServer<State>>()
         .await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1();
+    // Reflection in both versions: v1, and v1alpha that many clients (grpcio-reflection,
+    // older grpcurl) still speak.
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = reflection().build_v1();
+    let reflection_v1alpha = reflection().build_v1alpha();
     let auth = Auth::new(token);
     let symbols = {
         let auth = auth.clone();
@@ -111,9 +116,9 @@ pub async fn serve(
         .add_service(symbols)
         .add_service(backfills)
         .add_service(assignments);
-    let router = match reflection {
-        Ok(r) => router.add_service(r),
-        Err(e) => {
+    let router = match (reflection_v1, reflection_v1alpha) {
+        (Ok(v1), Ok(v1alpha)) => router.add_service(v1).add_service(v1alpha),
+        (Err(e), _) | (_, Err(e)) => {
             tracing::warn!(error = %e, "server reflection unavailable");
             router
         }

@@ -364,3 +364,63 @@ async fn backfills_are_split_into_daily_tasks_and_report_progress_from_coverage(
         .unwrap_err();
     assert_eq!(e.code(), Code::NotFound);
 }
+
+/// The Python interpreter of the project's virtualenv (`scripts/deps.sh` makes it, with grpcio
+/// and grpcio-reflection).
+fn python() -> std::path::PathBuf {
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+    let venv = std::env::var("TICKFLOW_PYVENV")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| std::path::PathBuf::from(home).join(".cache/tickflow/pyvenv"));
+    let python = venv.join("bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run `make deps` (scripts/deps.sh makes the Python virtualenv)",
+        python.display()
+    );
+    python
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_built_only_from_server_reflection_drives_the_api() {
+    let p = plane(&env("PULSAR_ADMIN_URL", "http://127.0.0.1:8080")).await;
+    let _ = channel(&p.url).await;
+    let s = unique("Y");
+    let script =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/reflection_client.py");
+    let endpoint = p.url.trim_start_matches("http://").to_owned();
+    let symbol = s.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(python())
+            .arg(script)
+            .arg(endpoint)
+            .arg(TOKEN)
+            .arg(symbol)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let services: Vec<&str> = v["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap())
+        .collect();
+    for want in [
+        "tickflow.control.v1.SymbolService",
+        "tickflow.control.v1.BackfillService",
+        "tickflow.control.v1.AssignmentService",
+        "grpc.health.v1.Health",
+    ] {
+        assert!(services.contains(&want), "{want} in {services:?}");
+    }
+    assert_eq!(v["added"]["symbol"]["symbol"], s.as_str());
+    assert_eq!(v["listed"]["symbols"][0]["symbol"], s.as_str());
+}
