@@ -26,6 +26,10 @@ pub struct Config {
     pub api_token: Option<SecretString>,
     /// How often the reconcile loop re-creates what is missing. Default 30 s.
     pub reconcile_interval_ms: u64,
+    /// Serve gRPC over TLS with this PEM certificate (chain) and key. Both or neither.
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of `tls_cert`.
+    pub tls_key: Option<std::path::PathBuf>,
 }
 
 impl Default for Config {
@@ -39,6 +43,8 @@ impl Default for Config {
             database_url: None,
             api_token: None,
             reconcile_interval_ms: 30_000,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }

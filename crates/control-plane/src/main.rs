@@ -118,9 +118,17 @@ async fn main() -> anyhow::Result<()> {
     let mut supervisor = Supervisor::new(token_root.clone())
         .with_drain_timeout(cfg.runtime.shutdown.drain_timeout());
     supervisor.spawn("admin server", admin_http.serve(token_root.clone()));
+    let tls = match (&cfg.tls_cert, &cfg.tls_key) {
+        (Some(cert), Some(key)) => Some(control_plane::server::Tls {
+            cert: std::fs::read(cert).with_context(|| format!("reading {}", cert.display()))?,
+            key: std::fs::read(key).with_context(|| format!("reading {}", key.display()))?,
+        }),
+        (None, None) => None,
+        _ => bail!("control-plane: give both tls_cert and tls_key, or neither"),
+    };
     supervisor.spawn(
         "grpc server",
-        control_plane::server::serve(state.clone(), token, listener, token_root.clone()),
+        control_plane::server::serve_tls(state.clone(), token, listener, tls, token_root.clone()),
     );
     supervisor.spawn(
         "reconcile",

@@ -62,11 +62,37 @@ impl Auth {
     }
 }
 
+/// A PEM certificate (chain) and key for TLS.
+#[derive(Clone)]
+pub struct Tls {
+    /// PEM certificate chain.
+    pub cert: Vec<u8>,
+    /// PEM private key.
+    pub key: Vec<u8>,
+}
+
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tls").finish_non_exhaustive()
+    }
+}
+
 /// Serves until `shutdown`; `listener` is already bound (port 0 in tests).
 pub async fn serve(
     state: State,
     token: SecretString,
     listener: tokio::net::TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), tonic::transport::Error> {
+    serve_tls(state, token, listener, None, shutdown).await
+}
+
+/// [`serve`], over TLS when `tls` is given.
+pub async fn serve_tls(
+    state: State,
+    token: SecretString,
+    listener: tokio::net::TcpListener,
+    tls: Option<Tls>,
     shutdown: CancellationToken,
 ) -> Result<(), tonic::transport::Error> {
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -111,6 +137,12 @@ pub async fn serve(
         // A replica that dies without closing its stream is noticed within about 4 s.
         .http2_keepalive_interval(Some(Duration::from_secs(2)))
         .http2_keepalive_timeout(Some(Duration::from_secs(2)));
+    if let Some(tls) = tls {
+        builder = builder.tls_config(
+            tonic::transport::ServerTlsConfig::new()
+                .identity(tonic::transport::Identity::from_pem(tls.cert, tls.key)),
+        )?;
+    }
     let router = builder
         .add_service(health_service)
         .add_service(symbols)

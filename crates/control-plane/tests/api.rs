@@ -424,3 +424,77 @@ async fn a_client_built_only_from_server_reflection_drives_the_api() {
     assert_eq!(v["added"]["symbol"]["symbol"], s.as_str());
     assert_eq!(v["listed"]["symbols"][0]["symbol"], s.as_str());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_when_given_a_certificate_and_key() {
+    use tonic::transport::{Certificate, ClientTlsConfig};
+    let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let cert = generated.cert.pem();
+    let key = generated.key_pair.serialize_pem();
+    let id = &uuid::Uuid::new_v4().simple().to_string()[..8];
+    let base = env(
+        "DATABASE_URL",
+        "postgres://tickflow@127.0.0.1:55432/tickflow",
+    );
+    let admin_db = sqlx::PgPool::connect(&base).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE tickflow_test_tls{id}"))
+        .execute(&admin_db)
+        .await
+        .unwrap();
+    let (server, _) = base.rsplit_once('/').unwrap();
+    let store = control_plane::store::Store::connect(
+        &format!("{server}/tickflow_test_tls{id}"),
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    let state = control_plane::service::State {
+        store,
+        admin: AdminClient::new(&env("PULSAR_ADMIN_URL", "http://127.0.0.1:8080")).unwrap(),
+        assignments: Default::default(),
+        jobs: None,
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let shutdown = tickflow_runtime::CancellationToken::new();
+    tokio::spawn(control_plane::server::serve_tls(
+        state,
+        tickflow_runtime::config::SecretString::new(TOKEN.to_owned()),
+        listener,
+        Some(control_plane::server::Tls {
+            cert: cert.clone().into_bytes(),
+            key: key.into_bytes(),
+        }),
+        shutdown.clone(),
+    ));
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(cert))
+        .domain_name("localhost");
+    let mut channel = None;
+    for _ in 0..50 {
+        if let Ok(c) = tonic::transport::Channel::from_shared(format!("https://127.0.0.1:{port}"))
+            .unwrap()
+            .tls_config(tls.clone())
+            .unwrap()
+            .connect()
+            .await
+        {
+            channel = Some(c);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut c = SymbolServiceClient::with_interceptor(channel.unwrap(), bearer(TOKEN));
+    let list = c.list_symbols(ListSymbolsRequest::default()).await.unwrap();
+    assert!(list.into_inner().symbols.is_empty());
+    // Plain text to a TLS port fails.
+    let plain = tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{port}"))
+        .unwrap()
+        .connect()
+        .await;
+    if let Ok(plain) = plain {
+        let mut c = SymbolServiceClient::with_interceptor(plain, bearer(TOKEN));
+        assert!(c.list_symbols(ListSymbolsRequest::default()).await.is_err());
+    }
+    shutdown.cancel();
+}
