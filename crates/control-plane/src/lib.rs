@@ -11,6 +11,7 @@ pub mod config;
 pub mod server;
 pub mod service;
 pub mod store;
+pub mod tail;
 pub mod validate;
 
 pub use tickflow_control::proto;

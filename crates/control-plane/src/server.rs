@@ -23,6 +23,11 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     diff == 0
 }
 
+/// Whether `given` is the token (constant time).
+pub fn token_matches(given: &str, token: &SecretString) -> bool {
+    constant_time_eq(given.as_bytes(), token.expose().as_bytes())
+}
+
 /// The interceptor: `authorization: Bearer <token>` must match.
 #[derive(Clone)]
 pub struct Auth {

@@ -44,6 +44,14 @@ struct Cli {
         global = true
     )]
     token: Option<String>,
+    /// The control plane's HTTP endpoint (live ticks for `tail`).
+    #[arg(
+        long,
+        env = "TICKFLOW_HTTP_ENDPOINT",
+        default_value = "http://127.0.0.1:9100",
+        global = true
+    )]
+    http_endpoint: String,
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
     json: bool,
@@ -59,6 +67,16 @@ enum Command {
     /// Backfills: start, status, list, cancel.
     #[command(subcommand)]
     Backfill(Backfill),
+    /// Live ticks of a symbol as they arrive.
+    Tail {
+        symbol: String,
+        /// Only this source (default: the live ones).
+        #[arg(long)]
+        source: Option<String>,
+        /// Stop after this many ticks.
+        #[arg(long)]
+        count: Option<u64>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -260,7 +278,114 @@ fn print_job(j: &proto::BackfillJob) {
     );
 }
 
+/// One tick event as a line for people.
+fn tick_line(v: &serde_json::Value) -> String {
+    let s = |k: &str| v[k].as_str().unwrap_or("").to_owned();
+    match v["kind"].as_str() {
+        Some("trade") => format!(
+            "{}  {} {:<6} trade {:<4} {} @ {}  #{}",
+            s("time"),
+            s("symbol"),
+            s("source"),
+            s("side"),
+            s("size"),
+            s("price"),
+            s("trade_id")
+        ),
+        Some("quote") => format!(
+            "{}  {} {:<6} quote {} x {}  /  {} x {}",
+            s("time"),
+            s("symbol"),
+            s("source"),
+            s("bid"),
+            s("bid_size"),
+            s("ask"),
+            s("ask_size")
+        ),
+        Some("gap") => format!(
+            "GAP {} .. {}  {} {}: {}",
+            s("from"),
+            s("to"),
+            s("symbol"),
+            s("source"),
+            s("detail")
+        ),
+        _ => v.to_string(),
+    }
+}
+
+async fn tail(
+    cli: &Cli,
+    symbol: &str,
+    source: Option<&str>,
+    count: Option<u64>,
+) -> Result<(), Failure> {
+    use futures::StreamExt as _;
+    use reqwest_eventsource::{Event, EventSource};
+    let mut url = reqwest::Url::parse(&format!(
+        "{}/v1/tail",
+        cli.http_endpoint.trim_end_matches('/')
+    ))
+    .map_err(|e| Failure::usage(format!("bad HTTP endpoint {:?}: {e}", cli.http_endpoint)))?;
+    url.query_pairs_mut().append_pair("symbol", symbol);
+    if let Some(source) = source {
+        url.query_pairs_mut().append_pair("source", source);
+    }
+    let request = reqwest::Client::new()
+        .get(url)
+        .bearer_auth(cli.token.clone().unwrap_or_default());
+    let mut events =
+        EventSource::new(request).map_err(|e| Failure::usage(format!("cannot stream: {e}")))?;
+    let mut seen = 0u64;
+    while let Some(event) = events.next().await {
+        match event {
+            Ok(Event::Open) => {}
+            Ok(Event::Message(m)) => {
+                if cli.json {
+                    println!("{}", m.data);
+                } else {
+                    let v: serde_json::Value = serde_json::from_str(&m.data).unwrap_or_default();
+                    println!("{}", tick_line(&v));
+                }
+                seen += 1;
+                if count.is_some_and(|n| seen >= n) {
+                    events.close();
+                    return Ok(());
+                }
+            }
+            Err(reqwest_eventsource::Error::InvalidStatusCode(code, _)) => {
+                events.close();
+                return Err(Failure {
+                    code: match code.as_u16() {
+                        400 => 2,
+                        401 | 403 => 4,
+                        404 => 3,
+                        _ => 5,
+                    },
+                    message: format!("the control plane answered {code}"),
+                });
+            }
+            Err(e) => {
+                events.close();
+                return Err(Failure {
+                    code: 5,
+                    message: format!("the live stream ended: {e}"),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 async fn run(cli: Cli) -> Result<(), Failure> {
+    if let Command::Tail {
+        symbol,
+        source,
+        count,
+    } = &cli.command
+    {
+        return tail(&cli, symbol, source.as_deref(), *count).await;
+    }
     let mut c = connect(&cli).await?;
     match &cli.command {
         Command::Symbols(Symbols::Add {
@@ -431,6 +556,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 }
             }
         }
+        Command::Tail { .. } => {}
         Command::Backfill(Backfill::Cancel { id }) => {
             let j = c
                 .backfills

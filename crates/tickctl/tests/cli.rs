@@ -107,3 +107,92 @@ async fn symbols_commands_outputs_and_exit_codes() {
     let o = run(TOKEN, args(&["symbols", "remove", &s])).await;
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_shows_live_ticks() {
+    use tickflow_pulsar::{Namespace, PulsarClient, TopicName};
+    use tickflow_runtime::admin::{AdminServer, Health};
+    use tickflow_schema::{Decimal, Side, Source, Symbol, Tick, TickKind, Trade, UnixNanos};
+
+    let pulsar = PulsarClient::connect(&pulsar_config(), "tickctl-test")
+        .await
+        .unwrap();
+    let http = AdminServer::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        Default::default(),
+        Health::new(),
+    )
+    .await
+    .unwrap()
+    .with_routes(control_plane::tail::routes(
+        pulsar.clone(),
+        tickflow_runtime::config::SecretString::new(TOKEN.to_owned()),
+    ));
+    let http_url = format!("http://{}", http.local_addr());
+    let stop = tickflow_runtime::CancellationToken::new();
+    tokio::spawn(http.serve(stop.clone()));
+
+    let symbol = Symbol::parse(&unique("L")).unwrap();
+    let topic = TopicName::data(
+        Namespace::Realtime,
+        Source::Kraken,
+        &symbol,
+        TickKind::Trade,
+    )
+    .unwrap();
+    let mut producer = pulsar.tick_producer(&topic).await.unwrap();
+    let sym = symbol.to_string();
+    let url = http_url.clone();
+    let tail = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tickctl"))
+            .env("TICKFLOW_HTTP_ENDPOINT", url)
+            .env("TICKFLOW_API_TOKEN", TOKEN)
+            .args(["--json", "tail", &sym, "--source", "kraken", "--count", "2"])
+            .output()
+            .unwrap()
+    });
+    let mut i = 0u64;
+    while !tail.is_finished() {
+        i += 1;
+        assert!(i < 200, "tail did not show two ticks");
+        let t = Tick::Trade(Trade {
+            source: Source::Kraken,
+            symbol: symbol.clone(),
+            venue_symbol: symbol.as_str().into(),
+            event_time: UnixNanos::now(),
+            received_at: UnixNanos::now(),
+            price: Decimal::from_str_exact("101.50").unwrap(),
+            size: Decimal::from_str_exact("0.25000000").unwrap(),
+            side: Side::Buy,
+            trade_id: i.to_string().into(),
+        });
+        producer.send(&t).await.unwrap().await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let out = tail.await.unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["kind"], "trade");
+    assert_eq!(lines[0]["price"], "101.50", "exact decimals");
+    assert_eq!(lines[0]["size"], "0.25000000");
+
+    // Without the token: refused, exit code 4.
+    let url = http_url.clone();
+    let sym = symbol.to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tickctl"))
+            .env("TICKFLOW_HTTP_ENDPOINT", url)
+            .env("TICKFLOW_API_TOKEN", "nope")
+            .args(["tail", &sym, "--count", "1"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    stop.cancel();
+}

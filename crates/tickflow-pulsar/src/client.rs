@@ -145,6 +145,19 @@ impl PulsarClient {
     pub async fn tick_consumer(&self, spec: ConsumerSpec) -> Result<TickConsumer, PulsarError> {
         TickConsumer::build(self, spec).await
     }
+
+    /// A reader of `topics` from now on: a non-durable subscription of its own that leaves
+    /// nothing behind on the broker (no backlog, no subscription) when dropped.
+    pub async fn tick_reader(&self, topics: Vec<TopicName>) -> Result<TickConsumer, PulsarError> {
+        let spec = ConsumerSpec {
+            topics: crate::TopicSelection::Topics(topics),
+            subscription: format!("reader-{}", self.next_producer_name()),
+            sub_type: crate::SubscriptionType::Exclusive,
+            initial_position: crate::InitialPosition::Latest,
+            consumer_name: None,
+        };
+        TickConsumer::build_with(self, spec, false).await
+    }
 }
 
 /// Why a TCP connection to the broker fails, for the start-up error.

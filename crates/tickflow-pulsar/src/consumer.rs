@@ -155,13 +155,22 @@ impl TickConsumer {
         client: &PulsarClient,
         spec: ConsumerSpec,
     ) -> Result<Self, PulsarError> {
+        Self::build_with(client, spec, true).await
+    }
+
+    /// `durable: false` makes a reader: its subscription vanishes with it and keeps no backlog.
+    pub(crate) async fn build_with(
+        client: &PulsarClient,
+        spec: ConsumerSpec,
+        durable: bool,
+    ) -> Result<Self, PulsarError> {
         let options = pulsar::ConsumerOptions {
             receiver_queue_size: Some(client.config().receiver_queue.max(1)),
             initial_position: match spec.initial_position {
                 InitialPosition::Earliest => pulsar::consumer::InitialPosition::Earliest,
                 InitialPosition::Latest => pulsar::consumer::InitialPosition::Latest,
             },
-            durable: Some(true),
+            durable: Some(durable),
             ..Default::default()
         };
         let builder = || {

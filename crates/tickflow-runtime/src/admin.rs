@@ -268,6 +268,13 @@ impl AdminServer {
         })
     }
 
+    /// Adds a service's own routes (for example the control plane's live tick stream) beside
+    /// `/healthz`, `/readyz` and `/metrics`.
+    pub fn with_routes(mut self, routes: Router) -> Self {
+        self.router = self.router.merge(routes);
+        self
+    }
+
     /// The address actually bound (with the real port when port 0 was asked for).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr

@@ -97,6 +97,7 @@ mod text;
 
 use serde::{Deserialize, Serialize};
 
+pub use axum;
 pub use prometheus_client;
 pub use tokio_util::sync::CancellationToken;
 
