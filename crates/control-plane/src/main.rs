@@ -100,8 +100,10 @@ async fn main() -> anyhow::Result<()> {
         admin: admin.clone(),
         assignments: Arc::new(Assignments::default()),
         jobs: Some(jobs),
+        live: Default::default(),
     };
     state.load().await?;
+    let state_live = state.live.clone();
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("cannot listen on {}", cfg.listen))?;
@@ -138,6 +140,10 @@ async fn main() -> anyhow::Result<()> {
             Duration::from_millis(cfg.reconcile_interval_ms.max(1_000)),
             token_root.clone(),
         ),
+    );
+    supervisor.spawn(
+        "ingester status",
+        control_plane::server::follow_status(pulsar, state_live, token_root.clone()),
     );
     let result = supervisor.wait_until(token_root.cancelled_owned()).await;
     telemetry.shutdown().await?;

@@ -199,6 +199,36 @@ pub async fn reconcile(
     }
 }
 
+/// Follows `control/ingester-status` from now on and keeps the latest report per symbol.
+pub async fn follow_status(
+    pulsar: tickflow_pulsar::PulsarClient,
+    live: tickflow_control::status::LiveBoard,
+    shutdown: CancellationToken,
+) -> Result<(), std::convert::Infallible> {
+    let Ok(topic) = tickflow_pulsar::TopicName::control(tickflow_control::status::TOPIC) else {
+        return Ok(());
+    };
+    loop {
+        match pulsar.tick_reader(vec![topic.clone()]).await {
+            Ok(mut reader) => loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => return Ok(()),
+                    next = reader.next() => match next {
+                        Some(Ok(d)) => live.apply(d.payload()),
+                        Some(Err(e)) => tracing::warn!(error = %e, "ingester status: receive failed"),
+                        None => break,
+                    },
+                }
+            },
+            Err(e) => tracing::warn!(error = %e, "ingester status: cannot subscribe yet"),
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            () = tokio::time::sleep(Duration::from_secs(5)) => {}
+        }
+    }
+}
+
 /// The address the gRPC server listens on by default.
 pub fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 50051))

@@ -213,6 +213,8 @@ pub struct State {
     pub assignments: Arc<Assignments>,
     /// Where backfill tasks go (`None`: backfills are refused as unavailable).
     pub jobs: Option<crate::backfill::JobQueue>,
+    /// What the ingesters last reported per symbol.
+    pub live: tickflow_control::status::LiveBoard,
 }
 
 impl State {
@@ -231,14 +233,25 @@ impl State {
             sources: row
                 .sources
                 .iter()
-                .map(|s| proto::SourceStatus {
-                    source: s.source.as_str().to_owned(),
-                    owner: self
-                        .assignments
-                        .owner(s.source, &row.symbol)
-                        .unwrap_or_default(),
-                    history_start: s.history_start.map(|d| d.to_string()).unwrap_or_default(),
-                    ..Default::default()
+                .map(|s| {
+                    let live = self
+                        .live
+                        .get(s.source.as_str(), row.symbol.as_str())
+                        .unwrap_or_default();
+                    proto::SourceStatus {
+                        source: s.source.as_str().to_owned(),
+                        owner: self
+                            .assignments
+                            .owner(s.source, &row.symbol)
+                            .unwrap_or_default(),
+                        history_start: s.history_start.map(|d| d.to_string()).unwrap_or_default(),
+                        last_tick_at: live
+                            .last_tick
+                            .map(|t| t.format_rfc3339(6))
+                            .unwrap_or_default(),
+                        ticks_per_second: live.ticks_per_second,
+                        last_error: live.last_error,
+                    }
                 })
                 .collect(),
             created_at: row.created_at.to_rfc3339(),

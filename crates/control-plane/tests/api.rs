@@ -453,6 +453,7 @@ async fn tls_when_given_a_certificate_and_key() {
         admin: AdminClient::new(&env("PULSAR_ADMIN_URL", "http://127.0.0.1:8080")).unwrap(),
         assignments: Default::default(),
         jobs: None,
+        live: Default::default(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();

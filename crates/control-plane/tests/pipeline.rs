@@ -151,6 +151,25 @@ async fn add_a_symbol_and_its_trades_are_in_the_database_within_seconds() {
         owner.starts_with("kraken-"),
         "the owner replica is shown: {owner:?}"
     );
+    // The owner's status report (every 5 s) shows the last tick.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let info = c
+            .get_symbol(control_plane::proto::GetSymbolRequest {
+                symbol: btc.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        if !info.sources[0].last_tick_at.is_empty() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no last tick reported"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
     // Twenty more spread over both replicas.
     let mut all: BTreeSet<String> = [btc.clone()].into();

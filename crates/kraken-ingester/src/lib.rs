@@ -170,6 +170,71 @@ fn rand_suffix() -> String {
     format!("{:08x}", nanos ^ std::process::id().rotate_left(16))
 }
 
+/// Every 5 s, what this replica knows of its symbols, for the control plane
+/// (`control/ingester-status`). A failed report is logged and the next one tried.
+async fn report_status(
+    pulsar: PulsarClient,
+    board: StatusBoard,
+    instance_id: String,
+    shutdown: CancellationToken,
+) -> Result<(), std::convert::Infallible> {
+    use prost::Message as _;
+    let mut producer = None;
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            () = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+        }
+        if producer.is_none() {
+            let Ok(topic) = tickflow_pulsar::TopicName::control(tickflow_control::status::TOPIC)
+            else {
+                return Ok(());
+            };
+            match pulsar
+                .raw()
+                .producer()
+                .with_topic(topic.to_string())
+                .with_name(pulsar.next_producer_name())
+                .build()
+                .await
+            {
+                Ok(p) => producer = Some(p),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot create the status producer yet");
+                    continue;
+                }
+            }
+        }
+        let symbols = board
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .map(|(symbol, s)| tickflow_control::proto::SymbolReport {
+                symbol: symbol.to_string(),
+                last_tick_ns: s.last_tick_at.map_or(0, |t| t.0),
+                ticks: s.ticks,
+                last_error: s.last_error.clone().unwrap_or_default(),
+            })
+            .collect();
+        let report = tickflow_control::proto::IngesterStatus {
+            source: "kraken".to_owned(),
+            instance_id: instance_id.clone(),
+            at_ns: tickflow_schema::UnixNanos::now().0,
+            symbols,
+        };
+        if let Some(p) = producer.as_mut() {
+            let message = pulsar::producer::Message {
+                payload: report.encode_to_vec(),
+                partition_key: Some(instance_id.clone()),
+                ..Default::default()
+            };
+            if let Err(e) = p.send_non_blocking(message).await {
+                tracing::warn!(error = %e, "status report not sent");
+            }
+        }
+    }
+}
+
 /// A symbol taken over from another replica.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Handover {
@@ -185,6 +250,8 @@ pub struct Handover {
 #[derive(Debug)]
 pub struct Ingester {
     cfg: Config,
+    pulsar_for_reports: PulsarClient,
+    board_for_reports: StatusBoard,
     desired_tx: Arc<watch::Sender<BTreeSet<Symbol>>>,
     handovers_tx: mpsc::Sender<Handover>,
     handovers: mpsc::Receiver<Handover>,
@@ -238,6 +305,8 @@ impl Ingester {
         Ok((
             Self {
                 cfg,
+                pulsar_for_reports: pulsar.clone(),
+                board_for_reports: board.clone(),
                 desired_tx,
                 handovers_tx,
                 handovers,
@@ -286,6 +355,15 @@ impl Ingester {
             (self.cfg.control.url.clone(), self.cfg.control.token.clone())
         {
             let instance_id = format!("kraken-{}-{}", std::process::id(), rand_suffix());
+            supervisor.spawn(
+                "status reports",
+                report_status(
+                    self.pulsar_for_reports,
+                    self.board_for_reports,
+                    instance_id.clone(),
+                    shutdown.clone(),
+                ),
+            );
             let desired = self.desired_tx;
             let notes = self.handovers_tx;
             let watch_cfg = tickflow_control::watch::WatchConfig {

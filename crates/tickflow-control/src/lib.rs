@@ -4,6 +4,7 @@
 //!   reflection serves;
 //! - [`watch`]: the loop an ingester runs to follow its assignment from the control plane.
 
+pub mod status;
 pub mod watch;
 
 /// The generated gRPC types of package `tickflow.control.v1`.

@@ -67,6 +67,7 @@ pub async fn plane(admin_url: &str) -> Plane {
     let store = Store::connect(&db_url, Duration::from_secs(5))
         .await
         .unwrap();
+    let live = tickflow_control::status::LiveBoard::default();
     let state = State {
         store: store.clone(),
         admin: AdminClient::new(admin_url).unwrap(),
@@ -77,10 +78,19 @@ pub async fn plane(admin_url: &str) -> Plane {
             Ok(client) => control_plane::backfill::JobQueue::new(&client).await.ok(),
             Err(_) => None,
         },
+        live: live.clone(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let shutdown = CancellationToken::new();
+    if let Ok(client) = tickflow_pulsar::PulsarClient::connect(&pulsar_config(), "cp-status").await
+    {
+        tokio::spawn(control_plane::server::follow_status(
+            client,
+            live,
+            shutdown.clone(),
+        ));
+    }
     tokio::spawn(control_plane::server::serve(
         state,
         SecretString::new(TOKEN.to_owned()),
