@@ -9,3 +9,5 @@ cargo bench -p tickflow-schema --bench codec
 cargo bench -p tickflow-pulsar --bench publish
 cargo bench -p kraken-ingester --bench parse
 cargo bench -p kraken-ingester --bench e2e
+cargo bench -p timescale-sink --bench sink
+cargo bench -p control-plane --bench api
