@@ -499,3 +499,51 @@ async fn tls_when_given_a_certificate_and_key() {
     }
     shutdown.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reconcile_loop_recreates_deleted_topics() {
+    let admin_url = env("PULSAR_ADMIN_URL", "http://127.0.0.1:8080");
+    let p = plane(&admin_url).await;
+    let mut c = symbols(&p.url, TOKEN).await;
+    let s = unique("Z");
+    c.add_symbol(add(&s, &["kraken"])).await.unwrap();
+    let admin = AdminClient::new(&admin_url).unwrap();
+    let symbol = tickflow_schema::Symbol::parse(&s).unwrap();
+    let topic = tickflow_pulsar::TopicName::data(
+        tickflow_pulsar::Namespace::Realtime,
+        tickflow_schema::Source::Kraken,
+        &symbol,
+        tickflow_schema::TickKind::Trade,
+    )
+    .unwrap();
+    admin.delete_topic(&topic, true).await.unwrap();
+    let exists = async || {
+        admin
+            .list_topics(tickflow_pulsar::Namespace::Realtime)
+            .await
+            .unwrap()
+            .iter()
+            .any(|t| *t == topic.to_string())
+    };
+    assert!(!exists().await, "deleted");
+    let state = control_plane::service::State {
+        store: p.store.clone(),
+        admin: admin.clone(),
+        assignments: Default::default(),
+        jobs: None,
+        live: Default::default(),
+    };
+    let stop = tickflow_runtime::CancellationToken::new();
+    tokio::spawn(control_plane::server::reconcile(
+        state,
+        admin.clone(),
+        Duration::from_secs(1),
+        stop.clone(),
+    ));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !exists().await {
+        assert!(tokio::time::Instant::now() < deadline, "not re-created");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    stop.cancel();
+}
