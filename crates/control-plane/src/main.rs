@@ -103,6 +103,10 @@ async fn main() -> anyhow::Result<()> {
         live: Default::default(),
     };
     state.load().await?;
+    // The tenant and namespaces before the first call (the reconcile loop keeps them there).
+    if let Err(e) = admin.provision_layout().await {
+        tracing::warn!(error = %e, "Pulsar admin unavailable at start; the reconcile loop retries");
+    }
     let state_live = state.live.clone();
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await

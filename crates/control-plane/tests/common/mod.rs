@@ -67,6 +67,10 @@ pub async fn plane(admin_url: &str) -> Plane {
     let store = Store::connect(&db_url, Duration::from_secs(5))
         .await
         .unwrap();
+    // What the control plane does at start (and its reconcile loop keeps doing).
+    if let Ok(admin) = AdminClient::new(admin_url) {
+        let _ = admin.provision_layout().await;
+    }
     let live = tickflow_control::status::LiveBoard::default();
     let state = State {
         store: store.clone(),
