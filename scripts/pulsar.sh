@@ -49,6 +49,12 @@ start() {
     return 0
   fi
   fetch
+  # The bookie turns read-only at 95% disk use ("Not enough non-faulty bookies" on every write).
+  mkdir -p "$STATE"
+  used=$(df --output=pcent "$STATE" | tail -1 | tr -dc '0-9')
+  if [ "${used:-0}" -ge 90 ]; then
+    log "WARNING: the disk holding $STATE is ${used}% full; Pulsar stops accepting writes at 95% (free space, e.g. cargo clean)"
+  fi
   require_free_port "$PULSAR_BROKER_PORT" PULSAR_BROKER_PORT "Pulsar binary protocol"
   require_free_port "$PULSAR_WEB_PORT" PULSAR_WEB_PORT "Pulsar admin HTTP"
   require_free_port "$PULSAR_BOOKIE_PORT" PULSAR_BOOKIE_PORT "Pulsar bookie"

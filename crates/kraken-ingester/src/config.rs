@@ -39,6 +39,8 @@ pub struct ControlConfig {
     pub url: Option<String>,
     /// The bearer token (`TICKFLOW_API_TOKEN`), a secret.
     pub token: Option<tickflow_runtime::config::SecretString>,
+    /// PEM certificate authority to trust for an `https://` URL (default: the web PKI).
+    pub ca_cert: Option<std::path::PathBuf>,
 }
 
 impl Default for Config {

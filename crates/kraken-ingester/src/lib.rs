@@ -250,6 +250,7 @@ pub struct Handover {
 #[derive(Debug)]
 pub struct Ingester {
     cfg: Config,
+    ca_cert: Option<Vec<u8>>,
     pulsar_for_reports: PulsarClient,
     board_for_reports: StatusBoard,
     desired_tx: Arc<watch::Sender<BTreeSet<Symbol>>>,
@@ -287,6 +288,12 @@ impl Ingester {
         ensure_layout(&cfg.pulsar.admin_url).await;
         let admin =
             AdminServer::bind(cfg.runtime.admin.listen, Arc::new(registry), health.clone()).await?;
+        let ca_cert = match &cfg.control.ca_cert {
+            Some(path) => Some(std::fs::read(path).map_err(|e| {
+                StartError::Config(format!("control.ca_cert {}: {e}", path.display()))
+            })?),
+            None => None,
+        };
         if cfg.control.url.is_some() && cfg.control.token.is_none() {
             return Err(StartError::Config(
                 "control.url is set but no token: give TICKFLOW_API_TOKEN".to_owned(),
@@ -305,6 +312,7 @@ impl Ingester {
         Ok((
             Self {
                 cfg,
+                ca_cert,
                 pulsar_for_reports: pulsar.clone(),
                 board_for_reports: board.clone(),
                 desired_tx,
@@ -372,6 +380,7 @@ impl Ingester {
                 source: tickflow_schema::Source::Kraken,
                 instance_id,
                 backoff: self.cfg.reconnect.clone(),
+                ca_cert: self.ca_cert.clone(),
             };
             supervisor.spawn(
                 "assignment watch",

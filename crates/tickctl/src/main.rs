@@ -52,6 +52,9 @@ struct Cli {
         global = true
     )]
     http_endpoint: String,
+    /// PEM certificate authority to trust for an `https://` endpoint (default: the web PKI).
+    #[arg(long, env = "TICKFLOW_CA_CERT", global = true)]
+    ca_cert: Option<std::path::PathBuf>,
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
     json: bool,
@@ -149,15 +152,24 @@ async fn connect(cli: &Cli) -> Result<Clients, Failure> {
     let value: MetadataValue<_> = format!("Bearer {token}")
         .parse()
         .map_err(|_| Failure::usage("the token holds characters a header cannot carry"))?;
-    let channel = Channel::from_shared(cli.endpoint.clone())
+    let mut endpoint = Channel::from_shared(cli.endpoint.clone())
         .map_err(|e| Failure::usage(format!("bad endpoint {:?}: {e}", cli.endpoint)))?
-        .connect_timeout(Duration::from_secs(5))
-        .connect()
-        .await
-        .map_err(|e| Failure {
-            code: 5,
-            message: format!("cannot reach the control plane at {}: {e}", cli.endpoint),
-        })?;
+        .connect_timeout(Duration::from_secs(5));
+    if cli.endpoint.starts_with("https://") {
+        let mut tls = tonic::transport::ClientTlsConfig::new().with_webpki_roots();
+        if let Some(path) = &cli.ca_cert {
+            let pem = std::fs::read(path)
+                .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
+            tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(pem));
+        }
+        endpoint = endpoint
+            .tls_config(tls)
+            .map_err(|e| Failure::usage(format!("TLS settings: {e}")))?;
+    }
+    let channel = endpoint.connect().await.map_err(|e| Failure {
+        code: 5,
+        message: format!("cannot reach the control plane at {}: {e}", cli.endpoint),
+    })?;
     let inject = |value: MetadataValue<_>| -> Injector {
         Box::new(move |mut r: tonic::Request<()>| {
             r.metadata_mut().insert("authorization", value.clone());

@@ -196,3 +196,64 @@ async fn tail_shows_live_ticks() {
     assert_eq!(out.status.code(), Some(4), "{}", text(&out));
     stop.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn talks_tls_to_a_control_plane_with_a_certificate() {
+    let generated =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .unwrap();
+    let cert = generated.cert.pem();
+    let key = generated.key_pair.serialize_pem();
+    let p = plane(&env("PULSAR_ADMIN_URL", "http://127.0.0.1:8080")).await;
+    let state = control_plane::service::State {
+        store: p.store.clone(),
+        admin: tickflow_pulsar::admin::AdminClient::new(&env(
+            "PULSAR_ADMIN_URL",
+            "http://127.0.0.1:8080",
+        ))
+        .unwrap(),
+        assignments: Default::default(),
+        jobs: None,
+        live: Default::default(),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let stop = tickflow_runtime::CancellationToken::new();
+    tokio::spawn(control_plane::server::serve_tls(
+        state,
+        tickflow_runtime::config::SecretString::new(TOKEN.to_owned()),
+        listener,
+        Some(control_plane::server::Tls {
+            cert: cert.clone().into_bytes(),
+            key: key.into_bytes(),
+        }),
+        stop.clone(),
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, cert).unwrap();
+    let endpoint = format!("https://127.0.0.1:{port}");
+    let out = tokio::task::spawn_blocking(move || {
+        let mut last = None;
+        for _ in 0..20 {
+            let o = std::process::Command::new(env!("CARGO_BIN_EXE_tickctl"))
+                .env("TICKFLOW_ENDPOINT", &endpoint)
+                .env("TICKFLOW_API_TOKEN", TOKEN)
+                .env("TICKFLOW_CA_CERT", &ca)
+                .args(["--json", "symbols", "list"])
+                .output()
+                .unwrap();
+            if o.status.success() {
+                return o;
+            }
+            last = Some(o);
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        last.unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]");
+    stop.cancel();
+}

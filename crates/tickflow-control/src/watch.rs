@@ -27,6 +27,8 @@ pub struct WatchConfig {
     pub instance_id: String,
     /// Reconnect pacing.
     pub backoff: BackoffConfig,
+    /// PEM certificate authority for an `https://` URL (`None`: the web PKI).
+    pub ca_cert: Option<Vec<u8>>,
 }
 
 /// One assignment as the replica applies it.
@@ -71,14 +73,21 @@ async fn session(
     cfg: &WatchConfig,
     apply: &mut (impl FnMut(Assigned) + Send),
 ) -> Result<(), String> {
-    let channel = Endpoint::from_shared(cfg.url.clone())
+    let mut endpoint = Endpoint::from_shared(cfg.url.clone())
         .map_err(|e| format!("bad control-plane URL: {e}"))?
         .connect_timeout(Duration::from_secs(5))
         .http2_keep_alive_interval(Duration::from_secs(2))
-        .keep_alive_timeout(Duration::from_secs(2))
-        .connect()
-        .await
-        .map_err(|e| e.to_string())?;
+        .keep_alive_timeout(Duration::from_secs(2));
+    if cfg.url.starts_with("https://") {
+        let mut tls = tonic::transport::ClientTlsConfig::new().with_webpki_roots();
+        if let Some(pem) = &cfg.ca_cert {
+            tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(pem.clone()));
+        }
+        endpoint = endpoint
+            .tls_config(tls)
+            .map_err(|e| format!("TLS settings: {e}"))?;
+    }
+    let channel = endpoint.connect().await.map_err(|e| e.to_string())?;
     let value: MetadataValue<_> = format!("Bearer {}", cfg.token.expose())
         .parse()
         .map_err(|_| "the token is not a valid header value".to_owned())?;
