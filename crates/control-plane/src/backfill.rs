@@ -35,11 +35,7 @@ impl JobQueue {
         let topic =
             TopicName::control("backfill-jobs").map_err(|e| Status::internal(e.to_string()))?;
         let producer = client
-            .raw()
-            .producer()
-            .with_topic(topic.to_string())
-            .with_name(client.next_producer_name())
-            .build()
+            .raw_producer(&topic)
             .await
             .map_err(|e| Status::unavailable(format!("cannot create the job producer: {e}")))?;
         Ok(Self {

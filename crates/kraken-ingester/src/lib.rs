@@ -190,14 +190,7 @@ async fn report_status(
             else {
                 return Ok(());
             };
-            match pulsar
-                .raw()
-                .producer()
-                .with_topic(topic.to_string())
-                .with_name(pulsar.next_producer_name())
-                .build()
-                .await
-            {
+            match pulsar.raw_producer(&topic).await {
                 Ok(p) => producer = Some(p),
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot create the status producer yet");

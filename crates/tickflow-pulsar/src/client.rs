@@ -141,6 +141,21 @@ impl PulsarClient {
         Ok(TickProducer::new(producer, topic.clone()))
     }
 
+    /// An unbatched producer of raw payloads for a control topic (dead letters, backfill tasks,
+    /// status reports), named like every producer of this process.
+    pub async fn raw_producer(
+        &self,
+        topic: &TopicName,
+    ) -> Result<pulsar::Producer<TokioExecutor>, PulsarError> {
+        self.inner
+            .producer()
+            .with_topic(topic.to_string())
+            .with_name(self.next_producer_name())
+            .build()
+            .await
+            .map_err(PulsarError::client("create producer"))
+    }
+
     /// A consumer as `spec` describes.
     pub async fn tick_consumer(&self, spec: ConsumerSpec) -> Result<TickConsumer, PulsarError> {
         TickConsumer::build(self, spec).await

@@ -37,14 +37,7 @@ impl DeadLetterProducer {
     /// A producer of `persistent://market-data/control/dlq`.
     pub async fn new(client: &PulsarClient) -> Result<Self, PulsarError> {
         let topic = TopicName::dead_letters();
-        let inner = client
-            .raw()
-            .producer()
-            .with_topic(topic.to_string())
-            .with_name(client.next_producer_name())
-            .build()
-            .await
-            .map_err(PulsarError::client("create dead-letter producer"))?;
+        let inner = client.raw_producer(&topic).await?;
         Ok(Self { inner })
     }
 
