@@ -244,8 +244,6 @@ pub struct Handover {
 pub struct Ingester {
     cfg: Config,
     ca_cert: Option<Vec<u8>>,
-    pulsar_for_reports: PulsarClient,
-    board_for_reports: StatusBoard,
     desired_tx: Arc<watch::Sender<BTreeSet<Symbol>>>,
     handovers_tx: mpsc::Sender<Handover>,
     handovers: mpsc::Receiver<Handover>,
@@ -306,8 +304,6 @@ impl Ingester {
             Self {
                 cfg,
                 ca_cert,
-                pulsar_for_reports: pulsar.clone(),
-                board_for_reports: board.clone(),
                 desired_tx,
                 handovers_tx,
                 handovers,
@@ -331,6 +327,8 @@ impl Ingester {
         let mut supervisor = Supervisor::new(shutdown.clone())
             .with_drain_timeout(self.cfg.runtime.shutdown.drain_timeout());
         supervisor.spawn("admin server", self.admin.serve(shutdown.clone()));
+        // The status reporter (when a control plane is configured) shares the client and board.
+        let (reports_pulsar, reports_board) = (self.pulsar.clone(), self.board.clone());
         let publisher = publisher::Publisher::new(
             self.pulsar,
             self.metrics.clone(),
@@ -359,8 +357,8 @@ impl Ingester {
             supervisor.spawn(
                 "status reports",
                 report_status(
-                    self.pulsar_for_reports,
-                    self.board_for_reports,
+                    reports_pulsar,
+                    reports_board,
                     instance_id.clone(),
                     shutdown.clone(),
                 ),
