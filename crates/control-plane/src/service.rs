@@ -100,6 +100,15 @@ impl Assignments {
         }
     }
 
+    /// Changes a source's symbol set in place (add or remove) and pushes if it changed.
+    pub fn update(&self, source: Source, change: impl FnOnce(&mut BTreeSet<Symbol>) -> bool) {
+        let mut all = self.lock();
+        let state = all.entry(source).or_default();
+        if change(&mut state.symbols) {
+            push(state);
+        }
+    }
+
     /// The owner of a symbol for a source, if a replica is live.
     pub fn owner(&self, source: Source, symbol: &Symbol) -> Option<String> {
         let all = self.lock();
@@ -288,8 +297,8 @@ impl proto::symbol_service_server::SymbolService for State {
             .await
             .map_err(status)?;
         for source in &sources {
-            let all = self.store.symbols_of(*source).await.map_err(status)?;
-            self.assignments.set_symbols(*source, all);
+            self.assignments
+                .update(*source, |set| set.insert(symbol.clone()));
         }
         let row = self
             .store
@@ -317,9 +326,13 @@ impl proto::symbol_service_server::SymbolService for State {
             .map(|s| validate::source(s))
             .collect::<Result<_, _>>()?;
         let removed = self.store.remove(&symbol, &sources).await.map_err(status)?;
-        for source in [Source::Kraken, Source::Oanda, Source::Dukascopy] {
-            let all = self.store.symbols_of(source).await.map_err(status)?;
-            self.assignments.set_symbols(source, all);
+        let affected: Vec<Source> = if sources.is_empty() {
+            vec![Source::Kraken, Source::Oanda, Source::Dukascopy]
+        } else {
+            sources.into_iter().collect()
+        };
+        for source in affected {
+            self.assignments.update(source, |set| set.remove(&symbol));
         }
         Ok(Response::new(proto::RemoveSymbolResponse { removed }))
     }
