@@ -269,6 +269,15 @@ fn print_symbols(symbols: &[proto::SymbolInfo]) {
     }
 }
 
+/// One job, as JSON or as a line.
+fn show_job(json: bool, j: &proto::BackfillJob) {
+    if json {
+        println!("{}", job_json(j));
+    } else {
+        print_job(j);
+    }
+}
+
 fn print_job(j: &proto::BackfillJob) {
     println!(
         "{}  {} {}  {} .. {}  {}  {}/{} hours done, {} missing, {} failed{}",
@@ -515,11 +524,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 })
                 .await?
                 .into_inner();
-            if cli.json {
-                println!("{}", job_json(&j));
-            } else {
-                print_job(&j);
-            }
+            show_job(cli.json, &j);
         }
         Command::Backfill(Backfill::Status { id, watch }) => {
             let get = proto::GetBackfillRequest { id: id.clone() };
@@ -543,11 +548,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 }
                 bar.finish();
             }
-            if cli.json {
-                println!("{}", job_json(&j));
-            } else {
-                print_job(&j);
-            }
+            show_job(cli.json, &j);
         }
         Command::Backfill(Backfill::List { symbol }) => {
             let r = c
@@ -575,11 +576,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 .cancel_backfill(proto::CancelBackfillRequest { id: id.clone() })
                 .await?
                 .into_inner();
-            if cli.json {
-                println!("{}", job_json(&j));
-            } else {
-                print_job(&j);
-            }
+            show_job(cli.json, &j);
         }
     }
     Ok(())
