@@ -9,41 +9,15 @@
 )]
 
 mod common;
+mod replica;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::*;
-use kraken_ingester::{Config, Ingester, IngesterHandle};
-use tickflow_runtime::CancellationToken;
-use tickflow_runtime::config::SecretString;
+use kraken_ingester::IngesterHandle;
+use replica::replica;
 use venue_sim::kraken::KrakenSim;
-
-struct Replica {
-    handle: IngesterHandle,
-    shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<Result<(), tickflow_runtime::supervisor::SupervisorError>>,
-}
-
-async fn replica(sim: &KrakenSim, plane: &str) -> Replica {
-    let mut cfg = Config::default();
-    cfg.pulsar.url = env("PULSAR_URL", "pulsar://127.0.0.1:6650");
-    cfg.pulsar.admin_url = env("PULSAR_ADMIN_URL", "http://127.0.0.1:8080");
-    cfg.runtime.admin.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.kraken.ws_url = sim.url();
-    cfg.control.url = Some(plane.to_owned());
-    cfg.control.token = Some(SecretString::new(TOKEN.to_owned()));
-    cfg.reconnect.initial_ms = 50;
-    cfg.reconnect.max_ms = 500;
-    let (ingester, handle) = Ingester::build(cfg).await.unwrap();
-    let shutdown = CancellationToken::new();
-    let task = tokio::spawn(ingester.run(shutdown.clone()));
-    Replica {
-        handle,
-        shutdown,
-        task,
-    }
-}
 
 async fn eventually<F: FnMut() -> bool>(limit: Duration, what: &str, mut f: F) {
     let deadline = tokio::time::Instant::now() + limit;

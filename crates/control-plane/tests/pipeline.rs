@@ -10,44 +10,21 @@
 )]
 
 mod common;
+mod replica;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::*;
+use replica::replica;
 
 mod chrono_like {
     pub type Ts = chrono::DateTime<chrono::Utc>;
 }
-use kraken_ingester::{Config, Ingester, IngesterHandle};
+use kraken_ingester::IngesterHandle;
 use tickflow_runtime::CancellationToken;
 use tickflow_runtime::config::SecretString;
 use venue_sim::kraken::{KrakenSim, SimTrade};
-
-struct Replica {
-    handle: IngesterHandle,
-    task: tokio::task::JoinHandle<Result<(), tickflow_runtime::supervisor::SupervisorError>>,
-    shutdown: CancellationToken,
-}
-
-async fn replica(sim: &KrakenSim, plane: &str) -> Replica {
-    let mut cfg = Config {
-        pulsar: pulsar_config(),
-        ..Config::default()
-    };
-    cfg.runtime.admin.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.kraken.ws_url = sim.url();
-    cfg.control.url = Some(plane.to_owned());
-    cfg.control.token = Some(SecretString::new(TOKEN.to_owned()));
-    let (ingester, handle) = Ingester::build(cfg).await.unwrap();
-    let shutdown = CancellationToken::new();
-    let task = tokio::spawn(ingester.run(shutdown.clone()));
-    Replica {
-        handle,
-        task,
-        shutdown,
-    }
-}
 
 fn trade(symbol: &str, id: u64) -> SimTrade {
     SimTrade {
