@@ -12,6 +12,8 @@ use tickflow_runtime::RuntimeConfig;
 use tickflow_runtime::backoff::BackoffConfig;
 use tickflow_schema::{Symbol, SymbolError};
 
+pub use tickflow_ingest::{ControlConfig, QueueConfig, WhenFull};
+
 /// Everything the service reads.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -29,18 +31,6 @@ pub struct Config {
     /// The control plane: when `url` is set, the symbol set comes from its assignment stream
     /// instead of `kraken.symbols`.
     pub control: ControlConfig,
-}
-
-/// Where the control plane is.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ControlConfig {
-    /// `http://control-plane:50051` (`CONTROL_PLANE_URL`). Unset: symbols from config.
-    pub url: Option<String>,
-    /// The bearer token (`TICKFLOW_API_TOKEN`), a secret.
-    pub token: Option<tickflow_runtime::config::SecretString>,
-    /// PEM certificate authority to trust for an `https://` URL (default: the web PKI).
-    pub ca_cert: Option<std::path::PathBuf>,
 }
 
 impl Default for Config {
@@ -150,39 +140,5 @@ impl KrakenConfig {
 
     pub(crate) fn ms(v: u64) -> Duration {
         Duration::from_millis(v)
-    }
-}
-
-/// What the queue does when it is full.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WhenFull {
-    /// The socket reader waits for room: Kraken's frames back up in the TCP window, memory
-    /// stays bounded, and nothing is dropped. If Kraken then disconnects us as a slow
-    /// consumer, the outage is recorded as a gap like any other. The only policy: dropping
-    /// live ticks silently is what tickflow exists to prevent.
-    Block,
-}
-
-/// The bounded queue between the socket reader and the Pulsar publisher.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct QueueConfig {
-    /// Capacity in ticks. Default 10,000.
-    pub capacity: usize,
-    /// When full. Default (and only) `block`.
-    pub when_full: WhenFull,
-    /// Ticks sent to Pulsar and not yet acknowledged; at the limit the publisher stops taking
-    /// from the queue. Default 20,000.
-    pub max_in_flight: usize,
-}
-
-impl Default for QueueConfig {
-    fn default() -> Self {
-        Self {
-            capacity: 10_000,
-            when_full: WhenFull::Block,
-            max_in_flight: 20_000,
-        }
     }
 }

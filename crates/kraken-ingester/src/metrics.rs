@@ -22,8 +22,8 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use tickflow_ingest::PublisherMetrics;
 
 /// A label with one value.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -32,12 +32,7 @@ pub struct ClassLabel {
     pub class: &'static str,
 }
 
-/// A `kind` label.
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct KindLabel {
-    /// `trade`, `quote` or `gap`.
-    pub kind: &'static str,
-}
+pub use tickflow_ingest::publisher::KindLabel;
 
 /// A `reason` label.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -60,14 +55,8 @@ pub struct Metrics {
     pub frames: Family<ClassLabel, Counter>,
     /// Malformed frames and elements.
     pub malformed: Counter,
-    /// Ticks confirmed by Pulsar, by kind.
-    pub published: Family<KindLabel, Counter>,
     /// Ticks not published, by reason.
     pub skipped: Family<ReasonLabel, Counter>,
-    /// Frame arrival to Pulsar receipt.
-    pub publish_latency: Histogram,
-    /// Sends retried.
-    pub publish_retries: Counter,
     /// Connections lost.
     pub reconnects: Counter,
     /// Connection attempts that failed.
@@ -78,42 +67,31 @@ pub struct Metrics {
     pub gaps_avoided: Counter,
     /// Refused subscriptions.
     pub subscription_errors: Family<ChannelLabel, Counter>,
-    /// Queue depth.
-    pub queue_depth: Gauge,
-    /// Ticks awaiting receipts.
-    pub in_flight: Gauge,
     /// 1 while connected.
     pub connected: Gauge,
     /// Symbols fully subscribed.
     pub symbols_subscribed: Gauge,
+    /// The publisher's: ticks published, latency, retries, queue depth, in flight.
+    pub publisher: PublisherMetrics,
 }
 
 impl Metrics {
     /// Creates the metrics and registers them in `registry` under `kraken_ingester_`.
     pub fn register(registry: &mut Registry) -> Self {
+        let r = registry.sub_registry_with_prefix("kraken_ingester");
         let m = Self {
             frames: Family::default(),
             malformed: Counter::default(),
-            published: Family::default(),
             skipped: Family::default(),
-            // 50 µs .. ~3.3 s in steps of √2, fine enough to read a 99th percentile from.
-            publish_latency: Histogram::new(exponential_buckets(
-                0.000_05,
-                std::f64::consts::SQRT_2,
-                33,
-            )),
-            publish_retries: Counter::default(),
             reconnects: Counter::default(),
             connect_failures: Counter::default(),
             gaps: Family::default(),
             gaps_avoided: Counter::default(),
             subscription_errors: Family::default(),
-            queue_depth: Gauge::default(),
-            in_flight: Gauge::default(),
             connected: Gauge::default(),
             symbols_subscribed: Gauge::default(),
+            publisher: PublisherMetrics::register(r),
         };
-        let r = registry.sub_registry_with_prefix("kraken_ingester");
         r.register(
             "frames_received",
             "WebSocket frames received, by class",
@@ -125,24 +103,9 @@ impl Metrics {
             m.malformed.clone(),
         );
         r.register(
-            "ticks_published",
-            "Ticks confirmed by Pulsar, by kind",
-            m.published.clone(),
-        );
-        r.register(
             "ticks_skipped",
             "Ticks not published, by reason",
             m.skipped.clone(),
-        );
-        r.register(
-            "publish_latency_seconds",
-            "From frame arrival to Pulsar's acknowledgement",
-            m.publish_latency.clone(),
-        );
-        r.register(
-            "publish_retries",
-            "Sends retried after a failed receipt",
-            m.publish_retries.clone(),
         );
         r.register(
             "reconnects",
@@ -164,16 +127,6 @@ impl Metrics {
             "subscription_errors",
             "Subscriptions refused by Kraken, by channel",
             m.subscription_errors.clone(),
-        );
-        r.register(
-            "queue_depth",
-            "Items between the socket reader and the publisher",
-            m.queue_depth.clone(),
-        );
-        r.register(
-            "in_flight",
-            "Ticks sent to Pulsar awaiting their receipt",
-            m.in_flight.clone(),
         );
         r.register(
             "connected",

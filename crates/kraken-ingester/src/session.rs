@@ -26,21 +26,7 @@ use crate::kraken::parse::{Channel, Frame};
 use crate::kraken::symbols;
 use crate::metrics::{ChannelLabel, KindLabel, Metrics, ReasonLabel};
 
-/// What travels from the socket reader to the publisher, in order.
-#[derive(Debug)]
-pub enum Item {
-    /// Create the producers of a symbol (before its first tick).
-    Open(Symbol),
-    /// Flush and close the producers of a symbol (after its last tick).
-    Close(Symbol),
-    /// A tick (or gap) to publish; `arrived` is when its frame was read.
-    Tick {
-        /// The tick.
-        tick: Tick,
-        /// When the frame that carried it arrived.
-        arrived: Instant,
-    },
-}
+pub use tickflow_ingest::Item;
 
 /// What the session wants done: requests to send on the socket, items to queue.
 #[derive(Debug, Default)]

@@ -56,7 +56,7 @@ async fn captured_trades_and_tickers_arrive_exactly() {
     let refs: Vec<&Symbol> = symbols.iter().collect();
     // These symbols are real, so earlier runs may have left ticks on their topics: read only
     // what is published from now on.
-    let mut reader = Reader::new(&refs, InitialPosition::Latest).await;
+    let mut reader = reader(&refs, InitialPosition::Latest).await;
     let started = UnixNanos::now();
     let mut cfg = config(&sim, &refs);
     cfg.kraken.trade_id_gaps = false; // the capture's pairs get ids 1.. here
@@ -230,7 +230,7 @@ async fn a_stalled_connection_is_replaced_and_the_outage_is_a_gap() {
     let sim = KrakenSim::start().await.unwrap();
     sim.set_heartbeat_interval(Duration::from_millis(200));
     let s = unique_symbol();
-    let mut reader = Reader::new(&[&s], InitialPosition::Earliest).await;
+    let mut reader = reader(&[&s], InitialPosition::Earliest).await;
     let mut cfg = config(&sim, &[&s]);
     cfg.kraken.trade_snapshot = false; // what is missed stays missed: a gap
     let ingester = start(cfg).await;
@@ -318,7 +318,7 @@ async fn a_dropped_connection_is_resubscribed_and_the_snapshot_fills_the_hole() 
     let sim = KrakenSim::start().await.unwrap();
     sim.set_heartbeat_interval(Duration::from_millis(200));
     let s = unique_symbol();
-    let mut reader = Reader::new(&[&s], InitialPosition::Earliest).await;
+    let mut reader = reader(&[&s], InitialPosition::Earliest).await;
     let ingester = start(config(&sim, &[&s])).await; // trade snapshots on (the default)
     subscribed(&sim, &[&s]).await;
     sim.trades(&(1..=3).map(|i| sim_trade(&s, i)).collect::<Vec<_>>())
@@ -373,7 +373,7 @@ async fn a_refused_symbol_is_reported_and_the_others_carry_on() {
     let good = unique_symbol();
     let bad = unique_symbol();
     sim.reject_symbol(bad.as_str());
-    let mut reader = Reader::new(&[&good], InitialPosition::Earliest).await;
+    let mut reader = reader(&[&good], InitialPosition::Earliest).await;
     let ingester = start(config(&sim, &[&good, &bad])).await;
     subscribed(&sim, &[&good]).await;
     eventually(WAIT, "the refusal is reported", || async {
@@ -405,7 +405,7 @@ async fn a_refused_symbol_is_reported_and_the_others_carry_on() {
 async fn symbols_are_added_and_removed_on_the_live_connection() {
     let sim = KrakenSim::start().await.unwrap();
     let (a, b) = (unique_symbol(), unique_symbol());
-    let mut reader = Reader::new(&[&a, &b], InitialPosition::Earliest).await;
+    let mut reader = reader(&[&a, &b], InitialPosition::Earliest).await;
     let ingester = start(config(&sim, &[&a])).await;
     subscribed(&sim, &[&a]).await;
 
@@ -442,7 +442,7 @@ async fn symbols_are_added_and_removed_on_the_live_connection() {
 async fn garbage_is_counted_and_skipped_and_good_ticks_are_kept() {
     let sim = KrakenSim::start().await.unwrap();
     let s = unique_symbol();
-    let mut reader = Reader::new(&[&s], InitialPosition::Earliest).await;
+    let mut reader = reader(&[&s], InitialPosition::Earliest).await;
     let ingester = start(config(&sim, &[&s])).await;
     subscribed(&sim, &[&s]).await;
 
@@ -563,7 +563,7 @@ async fn a_venue_that_is_down_is_retried_for_ever_and_shutdown_interrupts() {
 async fn an_oversized_frame_costs_the_connection_not_the_process() {
     let sim = KrakenSim::start().await.unwrap();
     let s = unique_symbol();
-    let mut reader = Reader::new(&[&s], InitialPosition::Earliest).await;
+    let mut reader = reader(&[&s], InitialPosition::Earliest).await;
     let mut cfg = config(&sim, &[&s]);
     cfg.kraken.max_frame_bytes = 64 * 1024;
     let ingester = start(cfg).await;

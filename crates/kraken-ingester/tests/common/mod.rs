@@ -1,6 +1,10 @@
 //! Shared helpers: the real Pulsar of `make test`, the fake Kraken of `venue-sim`, an ingester
 //! started in-process, and the captured frames of `../shared/fixtures/kraken`.
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    unused_imports,
+    reason = "each test binary and the e2e bench use a different part"
+)]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -13,26 +17,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use kraken_ingester::{Config, Ingester, IngesterHandle};
-use tickflow_pulsar::admin::AdminClient;
-use tickflow_pulsar::{
-    ConsumerSpec, InitialPosition, Namespace, PulsarClient, PulsarConfig, SubscriptionType,
-    TickConsumer, TopicName, TopicSelection,
-};
+use tickflow_pulsar::{InitialPosition, Namespace, TopicName};
 use tickflow_runtime::CancellationToken;
 use tickflow_runtime::backoff::BackoffConfig;
-use tickflow_schema::{Source, Symbol, Tick, TickKind, UnixNanos};
+use tickflow_schema::{Source, Symbol, TickKind, UnixNanos};
+pub use tickflow_testkit::{Reader, eventually, gaps, provision, pulsar_config, quotes, trades};
 use venue_sim::kraken::{KrakenSim, SimTicker, SimTrade};
-
-pub fn pulsar_config() -> PulsarConfig {
-    let mut c = PulsarConfig::default();
-    if let Ok(url) = std::env::var("PULSAR_URL") {
-        c.url = url;
-    }
-    if let Ok(url) = std::env::var("PULSAR_ADMIN_URL") {
-        c.admin_url = url;
-    }
-    c
-}
 
 /// Settings for tests: the sim's URL, fast watchdogs, a quick backoff, admin on port 0.
 pub fn config(sim: &KrakenSim, symbols: &[&Symbol]) -> Config {
@@ -57,15 +47,6 @@ pub fn config(sim: &KrakenSim, symbols: &[&Symbol]) -> Config {
     cfg
 }
 
-/// What the control plane does in production: the tenant and namespaces (idempotent).
-pub async fn provision() {
-    let admin = AdminClient::new(&pulsar_config().admin_url).unwrap();
-    admin
-        .provision_layout()
-        .await
-        .unwrap_or_else(|e| panic!("is Pulsar running? `make infra`: {e}"));
-}
-
 /// A running ingester and what stops it.
 pub struct Running {
     pub handle: IngesterHandle,
@@ -84,30 +65,16 @@ impl Running {
     }
 
     pub async fn metrics(&self) -> String {
-        reqwest::get(format!("http://{}/metrics", self.handle.admin_addr()))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+        tickflow_testkit::metrics(self.handle.admin_addr()).await
     }
 
     /// The value of a metric line that starts with `prefix` (name and labels), or 0.
     pub async fn metric(&self, prefix: &str) -> f64 {
-        self.metrics()
-            .await
-            .lines()
-            .find(|l| l.starts_with(prefix))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0.0)
+        tickflow_testkit::metric(self.handle.admin_addr(), prefix).await
     }
 
     pub async fn ready(&self) -> bool {
-        reqwest::get(format!("http://{}/readyz", self.handle.admin_addr()))
-            .await
-            .map(|r| r.status().is_success())
-            .unwrap_or(false)
+        tickflow_testkit::ready(self.handle.admin_addr()).await
     }
 }
 
@@ -138,132 +105,21 @@ pub fn topic(symbol: &Symbol, kind: TickKind) -> TopicName {
     TopicName::data(Namespace::Realtime, Source::Kraken, symbol, kind).unwrap()
 }
 
-/// Reads every tick published on the trade and quote topics of `symbols`, from `position`.
-pub struct Reader {
-    consumer: TickConsumer,
-    pub ticks: Vec<Tick>,
-}
-
-impl Reader {
-    pub async fn new(symbols: &[&Symbol], position: InitialPosition) -> Self {
-        provision().await;
-        let client = PulsarClient::connect(&pulsar_config(), "kraken-ingester-test")
-            .await
-            .unwrap();
-        let topics = symbols
-            .iter()
-            .flat_map(|s| [topic(s, TickKind::Trade), topic(s, TickKind::Quote)])
-            .collect();
-        let consumer = client
-            .tick_consumer(ConsumerSpec {
-                topics: TopicSelection::Topics(topics),
-                subscription: format!("test-{}", uuid::Uuid::new_v4().simple()),
-                sub_type: SubscriptionType::Exclusive,
-                initial_position: position,
-                consumer_name: None,
-            })
-            .await
-            .unwrap();
-        Self {
-            consumer,
-            ticks: Vec::new(),
-        }
-    }
-
-    /// Reads until `done(ticks)` holds, at most `limit`.
-    pub async fn until(&mut self, limit: Duration, done: impl Fn(&[Tick]) -> bool) -> &[Tick] {
-        let deadline = tokio::time::Instant::now() + limit;
-        while !done(&self.ticks) {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            if left.is_zero() {
-                panic!(
-                    "condition not met within {limit:?}; got {} ticks: {:#?}",
-                    self.ticks.len(),
-                    self.ticks.iter().rev().take(5).collect::<Vec<_>>()
-                );
-            }
-            if let Ok(delivery) =
-                tokio::time::timeout(left.min(Duration::from_millis(500)), self.consumer.next())
-                    .await
-            {
-                let delivery = delivery.unwrap().unwrap();
-                let tick = delivery.tick.as_ref().unwrap().clone();
-                self.consumer.ack(&delivery).await.unwrap();
-                self.ticks.push(tick);
-            }
-        }
-        &self.ticks
-    }
-
-    /// Reads for `period` more and returns everything (to prove that nothing extra arrives).
-    pub async fn settle(&mut self, period: Duration) -> &[Tick] {
-        let deadline = tokio::time::Instant::now() + period;
-        loop {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            if left.is_zero() {
-                return &self.ticks;
-            }
-            if let Ok(delivery) = tokio::time::timeout(left, self.consumer.next()).await {
-                let delivery = delivery.unwrap().unwrap();
-                self.ticks.push(delivery.tick.as_ref().unwrap().clone());
-                self.consumer.ack(&delivery).await.unwrap();
-            }
-        }
-    }
-}
-
-pub fn trades(ticks: &[Tick]) -> Vec<&tickflow_schema::Trade> {
-    ticks
+/// A reader of the trade and quote topics of `symbols`, from `position`.
+pub async fn reader(symbols: &[&Symbol], position: InitialPosition) -> Reader {
+    let topics = symbols
         .iter()
-        .filter_map(|t| match t {
-            Tick::Trade(t) => Some(t),
-            _ => None,
-        })
-        .collect()
+        .flat_map(|s| [topic(s, TickKind::Trade), topic(s, TickKind::Quote)])
+        .collect();
+    Reader::new(topics, position).await
 }
 
 /// The trade ids of the trades among `ticks`, in order.
-pub fn trade_ids(ticks: &[Tick]) -> Vec<String> {
+pub fn trade_ids(ticks: &[tickflow_schema::Tick]) -> Vec<String> {
     trades(ticks)
         .iter()
         .map(|t| t.trade_id.to_string())
         .collect()
-}
-
-pub fn quotes(ticks: &[Tick]) -> Vec<&tickflow_schema::Quote> {
-    ticks
-        .iter()
-        .filter_map(|t| match t {
-            Tick::Quote(q) => Some(q),
-            _ => None,
-        })
-        .collect()
-}
-
-pub fn gaps(ticks: &[Tick]) -> Vec<&tickflow_schema::Gap> {
-    ticks
-        .iter()
-        .filter_map(|t| match t {
-            Tick::Gap(g) => Some(g),
-            _ => None,
-        })
-        .collect()
-}
-
-/// Polls `f` until true, at most `limit`.
-pub async fn eventually<F, Fut>(limit: Duration, what: &str, mut f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + limit;
-    while !f().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "not within {limit:?}: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// A generated trade of the `i`th kind for `symbol`: varied scales, both sides.
@@ -315,17 +171,9 @@ pub fn epoch_text(s: &str) -> UnixNanos {
     UnixNanos::from_secs_nanos(secs.parse().unwrap(), nanos.parse().unwrap())
 }
 
-/// A file of `../shared/fixtures/kraken` (the shared directory sits beside the repository).
+/// A file of `../shared/fixtures/kraken`.
 pub fn fixture(path: &str) -> PathBuf {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/fixtures/kraken")
-        .join(path);
-    assert!(
-        p.exists(),
-        "fixture {} is missing: ../shared must sit beside the repository",
-        p.display()
-    );
-    p
+    tickflow_testkit::fixture(&format!("kraken/{path}"))
 }
 
 /// The trades of the 2021-04-17 v1 capture as v2 frames would carry them: same lexemes, ISO

@@ -1,17 +1,22 @@
-//! The queue's consumer: one producer pair per symbol (`…/realtime/kraken.<slug>.trade` and
-//! `.quote`), every tick sent and held until Pulsar's receipt. A failed receipt sends the tick
+//! The queue's consumer: producers per symbol and kind (`…/realtime/<source>.<slug>.<kind>`),
+//! every tick sent and held until Pulsar's receipt. A failed receipt sends the tick
 //! again (the sink's unique keys make a double delivery harmless); nothing is dropped. At most
 //! `max_in_flight` ticks wait for receipts; beyond that the publisher stops taking from the
 //! queue, the queue fills, and the socket reader waits.
 
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
 use tickflow_pulsar::{Namespace, PulsarClient, PulsarError, TickProducer, TopicName};
 use tickflow_runtime::CancellationToken;
 use tickflow_runtime::admin::Readiness;
@@ -20,8 +25,95 @@ use tickflow_runtime::log_limit::LogLimiter;
 use tickflow_schema::{Source, Symbol, Tick, TickKind};
 use tokio::sync::mpsc;
 
-use crate::metrics::{KindLabel, Metrics};
-use crate::session::Item;
+/// What travels from the venue reader to the publisher, in order.
+#[derive(Debug)]
+pub enum Item {
+    /// Create the producers of a symbol (before its first tick).
+    Open(Symbol),
+    /// Flush and close the producers of a symbol (after its last tick).
+    Close(Symbol),
+    /// A tick (or gap) to publish; `arrived` is when the venue message that carried it arrived.
+    Tick {
+        /// The tick.
+        tick: Tick,
+        /// When the venue message that carried it arrived.
+        arrived: Instant,
+    },
+}
+
+/// A `kind` label: `trade`, `quote`, `gap` or `coverage`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabel {
+    /// The value.
+    pub kind: &'static str,
+}
+
+/// The publisher's metrics, registered under the service's prefix:
+///
+/// | metric | type | meaning |
+/// |---|---|---|
+/// | `ticks_published_total` | counter | `kind`; confirmed by Pulsar |
+/// | `publish_latency_seconds` | histogram | venue message arrival to Pulsar acknowledgement |
+/// | `publish_retries_total` | counter | sends retried after a failed send or receipt |
+/// | `queue_depth` | gauge | items waiting between the venue reader and the publisher |
+/// | `in_flight` | gauge | sent ticks awaiting Pulsar's receipt |
+#[derive(Debug, Clone)]
+pub struct PublisherMetrics {
+    /// Ticks confirmed by Pulsar, by kind.
+    pub published: Family<KindLabel, Counter>,
+    /// Arrival to Pulsar receipt.
+    pub publish_latency: Histogram,
+    /// Sends retried.
+    pub publish_retries: Counter,
+    /// Queue depth.
+    pub queue_depth: Gauge,
+    /// Ticks awaiting receipts.
+    pub in_flight: Gauge,
+}
+
+impl PublisherMetrics {
+    /// Creates the metrics and registers them in `registry` (already prefixed by the caller).
+    pub fn register(registry: &mut Registry) -> Self {
+        let m = Self {
+            published: Family::default(),
+            // 50 µs .. ~3.3 s in steps of √2, fine enough to read a 99th percentile from.
+            publish_latency: Histogram::new(exponential_buckets(
+                0.000_05,
+                std::f64::consts::SQRT_2,
+                33,
+            )),
+            publish_retries: Counter::default(),
+            queue_depth: Gauge::default(),
+            in_flight: Gauge::default(),
+        };
+        registry.register(
+            "ticks_published",
+            "Ticks confirmed by Pulsar, by kind",
+            m.published.clone(),
+        );
+        registry.register(
+            "publish_latency_seconds",
+            "From the venue message's arrival to Pulsar's acknowledgement",
+            m.publish_latency.clone(),
+        );
+        registry.register(
+            "publish_retries",
+            "Sends retried after a failed send or receipt",
+            m.publish_retries.clone(),
+        );
+        registry.register(
+            "queue_depth",
+            "Items between the venue reader and the publisher",
+            m.queue_depth.clone(),
+        );
+        registry.register(
+            "in_flight",
+            "Ticks sent to Pulsar awaiting their receipt",
+            m.in_flight.clone(),
+        );
+        m
+    }
+}
 
 /// Pacing of retries after a failed send.
 const RETRY: BackoffConfig = BackoffConfig {
@@ -33,25 +125,28 @@ const RETRY: BackoffConfig = BackoffConfig {
 
 type Receipt = Pin<Box<dyn Future<Output = (Result<(), PulsarError>, Tick, Instant)> + Send>>;
 
-struct Producers {
-    trade: TickProducer,
-    quote: TickProducer,
-}
+/// A symbol's producers, one per kind.
+#[derive(Default)]
+struct Producers(Vec<(TickKind, TickProducer)>);
 
 impl Producers {
-    fn for_kind(&mut self, kind: TickKind) -> &mut TickProducer {
-        match kind {
-            TickKind::Trade => &mut self.trade,
-            TickKind::Quote => &mut self.quote,
+    async fn close(self, symbol: &Symbol) {
+        for (_, producer) in self.0 {
+            if let Err(e) = producer.close().await {
+                tracing::warn!(symbol = %symbol, error = %e, "closing producer failed");
+            }
         }
     }
 }
 
 /// Drains the queue into Pulsar until the queue's senders are gone, then waits for every
 /// receipt and closes the producers.
-pub(crate) struct Publisher {
+#[allow(missing_debug_implementations, reason = "holds boxed receipt futures")]
+pub struct Publisher {
     client: PulsarClient,
-    metrics: Metrics,
+    source: Source,
+    kinds: Vec<TickKind>,
+    metrics: PublisherMetrics,
     ready: Readiness,
     producers: HashMap<Symbol, Producers>,
     in_flight: FuturesUnordered<Receipt>,
@@ -70,15 +165,21 @@ fn kind_label(tick: &Tick) -> &'static str {
 }
 
 impl Publisher {
-    pub(crate) fn new(
+    /// A publisher of `source`'s ticks to its `realtime` topics; `kinds` are the producers
+    /// opened for each symbol up front (a tick of another kind opens its producer on demand).
+    pub fn new(
         client: PulsarClient,
-        metrics: Metrics,
+        source: Source,
+        kinds: &[TickKind],
+        metrics: PublisherMetrics,
         ready: Readiness,
         max_in_flight: usize,
         shutdown: CancellationToken,
     ) -> Self {
         Self {
             client,
+            source,
+            kinds: kinds.to_vec(),
             metrics,
             ready,
             producers: HashMap::new(),
@@ -89,7 +190,10 @@ impl Publisher {
         }
     }
 
-    pub(crate) async fn run(mut self, mut rx: mpsc::Receiver<Item>) -> Result<(), PulsarError> {
+    /// Runs until every sender of `rx` is gone and every receipt is in. A failure that is not
+    /// weather (a tick for an impossible topic) or a send refused during shutdown ends it with
+    /// the error.
+    pub async fn run(mut self, mut rx: mpsc::Receiver<Item>) -> Result<(), PulsarError> {
         self.ready.set_ready();
         loop {
             let room = self.in_flight.len() < self.max_in_flight;
@@ -115,11 +219,7 @@ impl Publisher {
         }
         self.metrics.in_flight.set(0);
         for (symbol, p) in self.producers.drain() {
-            for producer in [p.trade, p.quote] {
-                if let Err(e) = producer.close().await {
-                    tracing::warn!(symbol = %symbol, error = %e, "closing producer failed");
-                }
-            }
+            p.close(&symbol).await;
         }
         Ok(())
     }
@@ -129,7 +229,8 @@ impl Publisher {
             Item::Open(symbol) => {
                 let mut backoff = Backoff::new(RETRY);
                 loop {
-                    match self.open(&symbol).await {
+                    let kinds = self.kinds.clone();
+                    match self.open(&symbol, &kinds).await {
                         Ok(_) => return Ok(()),
                         Err(e) => {
                             tracing::warn!(symbol = %symbol, error = %e, "cannot create producers yet; retrying");
@@ -146,11 +247,7 @@ impl Publisher {
                 if let Some(p) = self.producers.remove(&symbol) {
                     // Receipts of its ticks are still awaited through `in_flight`; closing
                     // flushes what is batched first.
-                    for producer in [p.trade, p.quote] {
-                        if let Err(e) = producer.close().await {
-                            tracing::warn!(symbol = %symbol, error = %e, "closing producer failed");
-                        }
-                    }
+                    p.close(&symbol).await;
                 }
                 Ok(())
             }
@@ -158,20 +255,34 @@ impl Publisher {
         }
     }
 
-    async fn open(&mut self, symbol: &Symbol) -> Result<&mut Producers, PulsarError> {
-        match self.producers.entry(symbol.clone()) {
-            Entry::Occupied(e) => Ok(e.into_mut()),
-            Entry::Vacant(v) => {
+    /// Makes sure the symbol has a producer for each of `kinds`.
+    async fn open(&mut self, symbol: &Symbol, kinds: &[TickKind]) -> Result<(), PulsarError> {
+        for &kind in kinds {
+            self.producer(symbol, kind).await?;
+        }
+        Ok(())
+    }
+
+    /// The symbol's producer of `kind`, created if needed.
+    async fn producer(
+        &mut self,
+        symbol: &Symbol,
+        kind: TickKind,
+    ) -> Result<&mut TickProducer, PulsarError> {
+        let producers = self.producers.entry(symbol.clone()).or_default();
+        let index = match producers.0.iter().position(|(k, _)| *k == kind) {
+            Some(index) => index,
+            None => {
                 self.ready
                     .set_not_ready(format!("creating the producers of {symbol}"));
-                let topic =
-                    |kind| TopicName::data(Namespace::Realtime, Source::Kraken, symbol, kind);
-                let trade = self.client.tick_producer(&topic(TickKind::Trade)?).await?;
-                let quote = self.client.tick_producer(&topic(TickKind::Quote)?).await?;
+                let topic = TopicName::data(Namespace::Realtime, self.source, symbol, kind)?;
+                let producer = self.client.tick_producer(&topic).await?;
+                producers.0.push((kind, producer));
                 self.ready.set_ready();
-                Ok(v.insert(Producers { trade, quote }))
+                producers.0.len() - 1
             }
-        }
+        };
+        Ok(&mut producers.0[index].1)
     }
 
     async fn send(&mut self, tick: Tick, arrived: Instant) -> Result<(), PulsarError> {
@@ -210,8 +321,10 @@ impl Publisher {
     > {
         // Normally opened by `Item::Open`; a gap of a symbol closed meanwhile, or a tick that
         // raced a removal, opens on demand rather than being lost.
-        let producers = self.open(tick.symbol()).await?;
-        producers.for_kind(tick.kind()).send(tick).await
+        self.producer(tick.symbol(), tick.kind())
+            .await?
+            .send(tick)
+            .await
     }
 
     async fn receipt(
