@@ -30,6 +30,29 @@
 //!   [`ticker`](kraken::KrakenSim::ticker) await room, so a benchmark measures the client and the
 //!   simulator never drops a frame on its own (only the stall and pause knobs discard).
 //!
-//! OANDA v20 and Dukascopy simulators will join this crate later.
+//! * [`oanda::OandaSim`]: OANDA v20 pricing stream
+//!   (`GET /v3/accounts/{accountID}/pricing/stream?instruments=..`) over HTTP/1.1: a chunked
+//!   `application/octet-stream` body of newline-delimited JSON, with the snapshot of current prices
+//!   on connect (unless `snapshot=false`), `PRICE` lines filtered by the requested instruments, and a
+//!   `HEARTBEAT` line every 5 s. Prices are decimal strings written verbatim; times are RFC 3339 with
+//!   nanoseconds. [`oanda::random_walk`] generates deterministic realistic prices.
+//!
+//!   Fault knobs: [`set_chunking`](oanda::OandaSim::set_chunking) (chunk boundaries inside lines,
+//!   see [`oanda::Chunking`]), [`set_token`](oanda::OandaSim::set_token) (401),
+//!   [`reject_instrument`](oanda::OandaSim::reject_instrument) (400),
+//!   [`fail_next`](oanda::OandaSim::fail_next) (429 with `Retry-After`, 503, ...),
+//!   [`set_stalled`](oanda::OandaSim::set_stalled), [`drop_all`](oanda::OandaSim::drop_all) (body
+//!   ended, connection closed), [`set_heartbeat_interval`](oanda::OandaSim::set_heartbeat_interval),
+//!   and [`send_line`](oanda::OandaSim::send_line) / [`send_lines`](oanda::OandaSim::send_lines) for
+//!   raw lines (fixtures, garbage, bulk benchmark data). Observation:
+//!   [`requests`](oanda::OandaSim::requests), [`connections_total`](oanda::OandaSim::connections_total),
+//!   [`open_streams`](oanda::OandaSim::open_streams),
+//!   [`open_instruments`](oanda::OandaSim::open_instruments). Publishing is backpressured the same
+//!   way, with a bounded queue per stream ([`oanda::QUEUE_CAPACITY`] writes).
+//!
+//! A Dukascopy simulator will join this crate later.
 
 pub mod kraken;
+pub mod oanda;
+
+mod util;

@@ -9,24 +9,10 @@ use std::time::SystemTime;
 use tickflow_schema::UnixNanos;
 
 use super::{SimTicker, SimTrade};
+use crate::util::push_json_str;
 
 /// The heartbeat frame (§1.5).
 pub(crate) const HEARTBEAT: &str = r#"{"channel":"heartbeat"}"#;
-
-/// Appends `s` as a JSON string literal (quoted and escaped).
-pub(crate) fn push_json_str(buf: &mut String, s: &str) {
-    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
-        buf.push('"');
-        buf.push_str(s);
-        buf.push('"');
-    } else {
-        // Serialising a `&str` cannot fail; the fallback only keeps the frame well formed.
-        match serde_json::to_string(s) {
-            Ok(quoted) => buf.push_str(&quoted),
-            Err(_) => buf.push_str("\"\""),
-        }
-    }
-}
 
 /// Appends `,"key":` followed by the JSON string literal of `value`.
 fn push_str_field(buf: &mut String, key: &str, value: &str) {

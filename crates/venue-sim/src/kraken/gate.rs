@@ -13,7 +13,7 @@ use std::task::{Context, Poll, Waker};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-use super::lock;
+use crate::util::lock;
 
 /// Open (the default) or closed (stalled). Tasks waiting for it to open are woken when it does.
 #[derive(Debug, Default)]

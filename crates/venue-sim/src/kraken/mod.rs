@@ -17,7 +17,7 @@ mod gate;
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::stream::{SplitSink, SplitStream};
@@ -31,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 
 use self::frames::{Reply, data_frame, rfc3339_now, ticker_object, trade_object};
 use self::gate::{Gate, GatedIo};
+use crate::util::lock;
 
 /// Capacity of each connection's outgoing queue, in frames.
 pub const QUEUE_CAPACITY: usize = 65_536;
@@ -293,11 +294,6 @@ impl KrakenSim {
             .map(|(symbol, _)| symbol.clone())
             .collect()
     }
-}
-
-/// Locks a mutex, tolerating poisoning (the data is plain bookkeeping).
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn duration_ns(d: Duration) -> u64 {
