@@ -76,3 +76,46 @@ async fn replicas_share_the_symbols_and_take_over_when_one_stops() {
     b.shutdown.cancel();
     b.task.await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oanda_replica_streams_what_the_control_plane_assigns_on_one_connection() {
+    let p = plane(&env("PULSAR_ADMIN_URL", "http://127.0.0.1:8080")).await;
+    let sim = venue_sim::oanda::OandaSim::start().await.unwrap();
+    let r = replica::oanda_replica(&sim, &p.url).await;
+    let mut c = symbols(&p.url, TOKEN).await;
+    let (x, y) = (unique("FX"), unique("FX"));
+    c.add_symbol(add(&x, &["oanda"])).await.unwrap();
+    c.add_symbol(add(&y, &["oanda"])).await.unwrap();
+    let venue = |s: &str| s.replace('/', "_");
+    let open = |want: Vec<String>| {
+        let mut want = want;
+        want.sort();
+        sim.open_instruments().iter().any(|l| {
+            let mut l = l.clone();
+            l.sort();
+            *l == want
+        })
+    };
+    eventually(
+        Duration::from_secs(15),
+        "one stream carrying both instruments",
+        || open(vec![venue(&x), venue(&y)]),
+    )
+    .await;
+    c.remove_symbol(control_plane::proto::RemoveSymbolRequest {
+        symbol: y.clone(),
+        sources: vec!["oanda".to_owned()],
+    })
+    .await
+    .unwrap();
+    eventually(
+        Duration::from_secs(15),
+        "the stream switched to the one left",
+        || open(vec![venue(&x)]) && sim.open_streams() == 1,
+    )
+    .await;
+    let names: BTreeSet<String> = r.handle.symbols().iter().map(ToString::to_string).collect();
+    assert_eq!(names, BTreeSet::from([x.clone()]));
+    r.shutdown.cancel();
+    r.task.await.unwrap().unwrap();
+}

@@ -25,18 +25,16 @@
 )]
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
-use futures::stream::FuturesUnordered;
-use tickflow_pulsar::{Namespace, PulsarClient, TopicName};
+use tickflow_pulsar::{Namespace, TopicName};
 use tickflow_schema::{Decimal, Side, Source, Symbol, Tick, TickKind, Trade, UnixNanos};
 use venue_sim::kraken::KrakenSim;
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 use common::{pulsar_config, sim_trade};
+use tickflow_testkit::process::{ServiceProcess, buckets, direct_publish, free_port, p99, value};
 
 const SYMBOLS: usize = 100;
 
@@ -57,155 +55,42 @@ fn symbols() -> Vec<Symbol> {
         .collect()
 }
 
-struct Service {
-    child: Child,
-    admin: String,
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Service {
-    async fn metrics(&self) -> String {
-        reqwest::get(format!("{}/metrics", self.admin))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    }
-
-    async fn published_trades(&self) -> u64 {
-        let text = self.metrics().await;
-        value(
-            &text,
-            "kraken_ingester_ticks_published_total{kind=\"trade\"}",
-        ) as u64
-    }
-
-    fn memory_kib(&self) -> (u64, u64) {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        let field = |name: &str| {
-            status
-                .lines()
-                .find(|l| l.starts_with(name))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0)
-        };
-        (field("VmRSS:"), field("VmHWM:"))
-    }
-}
-
-fn value(metrics: &str, prefix: &str) -> f64 {
-    metrics
-        .lines()
-        .find(|l| l.starts_with(prefix))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
-}
-
-/// Cumulative latency buckets: (upper bound in seconds, count).
-fn buckets(metrics: &str) -> Vec<(f64, f64)> {
-    metrics
-        .lines()
-        .filter(|l| l.starts_with("kraken_ingester_publish_latency_seconds_bucket{le=\""))
-        .filter_map(|l| {
-            let le = l.split("le=\"").nth(1)?.split('"').next()?;
-            let le = if le == "+Inf" {
-                f64::INFINITY
-            } else {
-                le.parse().ok()?
-            };
-            Some((le, l.rsplit(' ').next()?.parse().ok()?))
-        })
-        .collect()
-}
-
-fn p99(before: &[(f64, f64)], after: &[(f64, f64)]) -> (f64, f64) {
-    let diff: Vec<(f64, f64)> = after
-        .iter()
-        .zip(before)
-        .map(|((le, a), (_, b))| (*le, a - b))
-        .collect();
-    let total = diff.last().map_or(0.0, |(_, c)| *c);
-    let bound = diff
-        .iter()
-        .find(|(_, c)| *c >= total * 0.99)
-        .map_or(f64::NAN, |(le, _)| *le);
-    (bound, total)
-}
-
-async fn start_service(sim: &KrakenSim, symbols: &[Symbol]) -> Service {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+async fn start_service(sim: &KrakenSim, symbols: &[Symbol]) -> ServiceProcess {
+    let port = free_port();
     let list: Vec<String> = symbols.iter().map(ToString::to_string).collect();
-    let child = Command::new(env!("CARGO_BIN_EXE_kraken-ingester"))
-        .env("KRAKEN_WS_URL", sim.url())
-        .env("KRAKEN_SYMBOLS", list.join(","))
-        .env("PULSAR_URL", pulsar_config().url)
-        .env("KRAKEN_INGESTER_ADMIN_LISTEN", format!("127.0.0.1:{port}"))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let service = Service {
-        child,
-        admin: format!("http://127.0.0.1:{port}"),
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let ready = reqwest::get(format!("{}/readyz", service.admin))
-            .await
-            .is_ok_and(|r| r.status().is_success());
-        if ready {
-            break;
-        }
-        assert!(Instant::now() < deadline, "ingester not ready within 60 s");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    service
+    ServiceProcess::start(
+        env!("CARGO_BIN_EXE_kraken-ingester"),
+        &[
+            ("KRAKEN_WS_URL", sim.url()),
+            ("KRAKEN_SYMBOLS", list.join(",")),
+            ("PULSAR_URL", pulsar_config().url),
+            ("KRAKEN_INGESTER_ADMIN_LISTEN", format!("127.0.0.1:{port}")),
+        ],
+        port,
+    )
+    .await
 }
 
-async fn wait_published(service: &Service, target: u64, limit: Duration) -> Instant {
-    let deadline = Instant::now() + limit;
-    loop {
-        if service.published_trades().await >= target {
-            return Instant::now();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not all trades published within {limit:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+const PUBLISHED: &str = "kraken_ingester_ticks_published_total{kind=\"trade\"}";
+const LATENCY: &str = "kraken_ingester_publish_latency_seconds";
+
+async fn published_trades(service: &ServiceProcess) -> u64 {
+    value(&service.metrics().await, PUBLISHED) as u64
+}
+
+async fn wait_published(service: &ServiceProcess, target: u64, limit: Duration) -> Instant {
+    service.wait_metric(PUBLISHED, target as f64, limit).await
 }
 
 async fn anchor_direct_publish(symbols: &[Symbol], count: u64) -> f64 {
-    let client = PulsarClient::connect(&pulsar_config(), "kraken-bench-anchor")
-        .await
-        .unwrap();
-    let mut producers = Vec::new();
-    for s in symbols {
-        let topic =
-            TopicName::data(Namespace::Realtime, Source::Kraken, s, TickKind::Trade).unwrap();
-        producers.push(client.tick_producer(&topic).await.unwrap());
-    }
-    let mut in_flight = FuturesUnordered::new();
-    let start = Instant::now();
-    for i in 0..count {
+    let topics: Vec<TopicName> = symbols
+        .iter()
+        .map(|s| TopicName::data(Namespace::Realtime, Source::Kraken, s, TickKind::Trade).unwrap())
+        .collect();
+    direct_publish(&topics, count, |i| {
         let idx = usize::try_from(i).unwrap() % symbols.len();
         let id = i / SYMBOLS as u64 + 1;
-        let tick = Tick::Trade(Trade {
+        Tick::Trade(Trade {
             source: Source::Kraken,
             symbol: symbols[idx].clone(),
             venue_symbol: symbols[idx].as_str().into(),
@@ -216,20 +101,9 @@ async fn anchor_direct_publish(symbols: &[Symbol], count: u64) -> f64 {
                 .unwrap(),
             side: Side::Buy,
             trade_id: id.to_string().into(),
-        });
-        in_flight.push(producers[idx].send(&tick).await.unwrap());
-        while in_flight.len() >= 20_000 {
-            in_flight.next().await.unwrap().unwrap();
-        }
-    }
-    while let Some(r) = in_flight.next().await {
-        r.unwrap();
-    }
-    let rate = count as f64 / start.elapsed().as_secs_f64();
-    for p in producers {
-        p.close().await.unwrap();
-    }
-    rate
+        })
+    })
+    .await
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -265,8 +139,8 @@ async fn main() {
     let (rss_after_burst, _) = service.memory_kib();
 
     // Latency at 10,000 ticks/s: 10 trades every millisecond.
-    let before = buckets(&service.metrics().await);
-    let published_before = service.published_trades().await;
+    let before = buckets(&service.metrics().await, LATENCY);
+    let published_before = published_trades(&service).await;
     let mut tick = tokio::time::interval(Duration::from_millis(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let paced_start = Instant::now();
@@ -282,7 +156,7 @@ async fn main() {
     }
     let paced_rate = paced as f64 / paced_start.elapsed().as_secs_f64();
     wait_published(&service, published_before + paced, Duration::from_secs(120)).await;
-    let (p99_bound, observed) = p99(&before, &buckets(&service.metrics().await));
+    let (p99_bound, observed) = p99(&before, &buckets(&service.metrics().await, LATENCY));
     let (rss_end, rss_peak) = service.memory_kib();
     drop(service);
 

@@ -6,8 +6,11 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
+    clippy::float_arithmetic,
     reason = "test support: a failed setup must stop the test loudly"
 )]
+
+pub mod process;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
