@@ -9,5 +9,7 @@ cargo bench -p tickflow-schema --bench codec
 cargo bench -p tickflow-pulsar --bench publish
 cargo bench -p kraken-ingester --bench parse
 cargo bench -p kraken-ingester --bench e2e
+cargo bench -p oanda-ingester --bench parse
+cargo bench -p oanda-ingester --bench e2e
 cargo bench -p timescale-sink --bench sink
 cargo bench -p control-plane --bench api

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Fuzzes the decoders of outside data with libFuzzer (cargo-fuzz; needs a nightly toolchain).
 # Seeds each target's corpus from ../shared/fixtures (never copied into the repo: the corpus
-# lives under fuzz/corpus, which git ignores). FUZZ_SECONDS (default 60) per target.
+# lives under fuzz/corpus, which git ignores). FUZZ_SECONDS (default 60) per target;
+# FUZZ_TARGETS (default: all) picks targets, e.g. FUZZ_TARGETS=oanda_line.
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 seconds="${FUZZ_SECONDS:-60}"
+targets="${FUZZ_TARGETS:-kraken_frame oanda_line}"
 if ! rustup toolchain list | grep -q '^nightly'; then
     echo "fuzzing needs a nightly toolchain: rustup toolchain install nightly --profile minimal" >&2
     exit 1
@@ -13,15 +15,40 @@ if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
     echo "installing cargo-fuzz"
     cargo install cargo-fuzz --locked
 fi
-corpus=fuzz/corpus/kraken_frame
-mkdir -p "$corpus"
-n=0
-for f in "$ROOT"/../shared/fixtures/kraken/v2/*.ndjson "$ROOT"/../shared/fixtures/kraken/v1/*.ndjson; do
-    while IFS= read -r line; do
-        n=$((n + 1))
-        printf '%s' "$line" > "$corpus/seed-$n"
-    done < "$f"
+
+# seed CORPUS FILE...: one seed file per line of the given NDJSON files; prints the count.
+seed() {
+    local corpus=$1 n=0 f line
+    shift
+    mkdir -p "$corpus"
+    for f in "$@"; do
+        while IFS= read -r line || [ -n "$line" ]; do
+            n=$((n + 1))
+            printf '%s' "$line" > "$corpus/seed-$n"
+        done < "$f"
+    done
+    echo "$n"
+}
+
+for target in $targets; do
+    corpus="fuzz/corpus/$target"
+    case "$target" in
+        kraken_frame)
+            n=$(seed "$corpus" "$ROOT"/../shared/fixtures/kraken/v2/*.ndjson "$ROOT"/../shared/fixtures/kraken/v1/*.ndjson)
+            ;;
+        oanda_line)
+            n=$(seed "$corpus" "$ROOT"/../shared/fixtures/oanda/*.ndjson)
+            # The shapes the captures lack: a CRLF line and `Accept-Datetime-Format: UNIX` times.
+            first="$(head -n 1 "$ROOT"/../shared/fixtures/oanda/pricing_stream_EURUSD_2020-10-23_after_friday_close.ndjson)"
+            printf '%s\r' "$first" > "$corpus/seed-crlf"
+            printf '%s' "$first" | sed -E 's/"time":"[^"]*"/"time":"1603486922.692522548"/' > "$corpus/seed-unix-time"
+            n=$((n + 2))
+            ;;
+        *)
+            echo "unknown fuzz target $target (known: kraken_frame oanda_line)" >&2
+            exit 1
+            ;;
+    esac
+    echo "$target: $n seeds; fuzzing for ${seconds}s"
+    (cd fuzz && cargo +nightly fuzz run "$target" "../$corpus" -- -max_total_time="$seconds" -max_len=4096)
 done
-echo "kraken_frame: $n seed frames; fuzzing for ${seconds}s"
-cd fuzz
-cargo +nightly fuzz run kraken_frame "../$corpus" -- -max_total_time="$seconds" -max_len=4096
