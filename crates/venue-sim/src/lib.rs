@@ -50,8 +50,31 @@
 //!   [`open_instruments`](oanda::OandaSim::open_instruments). Publishing is backpressured the same
 //!   way, with a bounded queue per stream ([`oanda::QUEUE_CAPACITY`] writes).
 //!
-//! A Dukascopy simulator will join this crate later.
+//! * [`dukascopy::DukascopySim`]: Dukascopy's historical tick data over HTTP/1.1, on both of its
+//!   interfaces (`shared/PROTOCOLS.md` §3): the legacy datafeed
+//!   (`GET /datafeed/{SYM}/{YYYY}/{MM0}/{DD}/{HH}h_ticks.bi5`, zero-based month, an LZMA-alone body of
+//!   20-byte big-endian records with ask before bid) and the jetta JSON API
+//!   (`GET /v1/ticks/{CODE}/{YYYY}/{M}/{D}/{H}`, one-based month, `EUR-USD` codes, columnar
+//!   delta-encoded JSON with volumes in units). Hours are published as ticks
+//!   ([`publish_ticks`](dukascopy::DukascopySim::publish_ticks), served in both encodings) or as exact
+//!   bytes ([`publish_bi5`](dukascopy::DukascopySim::publish_bi5),
+//!   [`publish_json`](dukascopy::DukascopySim::publish_json), for real fixtures); an unpublished hour
+//!   is a 404. [`dukascopy::encode_bi5`] and [`dukascopy::encode_json`] are the encoders, and
+//!   [`dukascopy::generate_hour`] / [`dukascopy::generate_hours`] generate deterministic tick hours
+//!   with bursts, quiet stretches and Dukascopy-like volumes (closed hours left empty).
+//!
+//!   Fault knobs: [`fail_next`](dukascopy::DukascopySim::fail_next) (per-hour queue) and
+//!   [`fail_all`](dukascopy::DukascopySim::fail_all) with a [`dukascopy::Fault`] (any status,
+//!   429/503 with `Retry-After`, a request that is never answered, a spurious empty 200, a Cloudflare
+//!   HTML block page, garbage, a truncated body),
+//!   [`set_max_concurrent`](dukascopy::DukascopySim::set_max_concurrent) (a throttling CDN answering
+//!   503 beyond `n` requests in flight) and [`set_latency`](dukascopy::DukascopySim::set_latency).
+//!   Observation: [`requests`](dukascopy::DukascopySim::requests) (transport, symbol, hour, status),
+//!   [`requests_for`](dukascopy::DukascopySim::requests_for),
+//!   [`max_in_flight`](dukascopy::DukascopySim::max_in_flight). The simulator is a cheap, clonable
+//!   handle; the server stops when the last clone is dropped.
 
+pub mod dukascopy;
 pub mod kraken;
 pub mod oanda;
 
