@@ -2,7 +2,11 @@
 //! `persistent://market-data/control/backfill-jobs` (protobuf `BackfillTask`, key = symbol) for
 //! the backfill workers' Shared subscription. Progress is read from what actually landed: the
 //! sink's `coverage` table (complete and closed hours are done, missing hours are missing).
+//!
+//! `FillGaps` queues exactly the hours whose coverage is `missing` ([`missing_hours`]), grouped
+//! into runs of consecutive hours ([`runs`]) and one task per run and UTC day ([`run_tasks`]).
 
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
@@ -15,7 +19,8 @@ use tonic::Status;
 
 use crate::proto;
 
-const HOUR: i64 = 3_600;
+/// Seconds in an hour.
+pub const HOUR: i64 = 3_600;
 
 /// Publishes backfill tasks.
 #[derive(Clone)]
@@ -131,6 +136,111 @@ pub fn tasks(
     out
 }
 
+/// The maximal runs `[start, end)` of consecutive hours among `hours` (seconds, hour-aligned,
+/// in any order, duplicates allowed), oldest first.
+pub fn runs(hours: &[i64]) -> Vec<(i64, i64)> {
+    let mut sorted = hours.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut out: Vec<(i64, i64)> = Vec::new();
+    for h in sorted {
+        match out.last_mut() {
+            Some((_, end)) if *end == h => *end = h + HOUR,
+            _ => out.push((h, h + HOUR)),
+        }
+    }
+    out
+}
+
+/// The tasks of some runs of hours: one per run and UTC day (see [`tasks`]).
+pub fn run_tasks(
+    job_id: &str,
+    symbol: &Symbol,
+    source: Source,
+    runs: &[(i64, i64)],
+) -> Vec<proto::BackfillTask> {
+    runs.iter()
+        .flat_map(|&(lo, hi)| tasks(job_id, symbol, source, lo, hi))
+        .collect()
+}
+
+/// An instant (seconds) as RFC 3339 UTC, `2024-01-01T05:00:00Z`.
+pub fn rfc3339(seconds: i64) -> String {
+    DateTime::from_timestamp(seconds, 0)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn at(seconds: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(seconds, 0).unwrap_or_default()
+}
+
+/// Whether the error is "relation does not exist" (the sink has not created `coverage` yet).
+fn no_table<T: Default>(r: Result<T, sqlx::Error>) -> Result<T, sqlx::Error> {
+    match r {
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P01") => Ok(T::default()),
+        other => other,
+    }
+}
+
+/// The hours of `[lo, hi)` (seconds, hour-aligned) whose `quote` coverage is `missing`, oldest
+/// first; none while the sink has not created the table.
+pub async fn missing_hours(
+    pool: &PgPool,
+    symbol: &str,
+    source: &str,
+    lo: i64,
+    hi: i64,
+) -> Result<Vec<i64>, sqlx::Error> {
+    let rows: Vec<DateTime<Utc>> = no_table(
+        sqlx::query_scalar(
+            "SELECT hour FROM public.coverage \
+             WHERE source = $1 AND symbol = $2 AND kind = 'quote' AND status = 'missing' \
+               AND hour >= $3 AND hour < $4",
+        )
+        .bind(source)
+        .bind(symbol)
+        .bind(at(lo))
+        .bind(at(hi))
+        .fetch_all(pool)
+        .await,
+    )?;
+    let hours: std::collections::BTreeSet<i64> = rows
+        .iter()
+        .map(|t| t.timestamp().div_euclid(HOUR) * HOUR)
+        .collect();
+    Ok(hours.into_iter().collect())
+}
+
+/// Per symbol, the hours of `[lo, hi)` whose `quote` coverage of `source` is settled: complete,
+/// or closed (the market was); none while the sink has not created the table.
+pub async fn settled_hours(
+    pool: &PgPool,
+    source: &str,
+    lo: i64,
+    hi: i64,
+) -> Result<HashMap<String, BTreeSet<i64>>, sqlx::Error> {
+    let rows: Vec<(String, DateTime<Utc>)> = no_table(
+        sqlx::query_as(
+            "SELECT symbol, hour FROM public.coverage \
+             WHERE source = $1 AND kind = 'quote' AND status IN ('complete', 'closed') \
+               AND hour >= $2 AND hour < $3",
+        )
+        .bind(source)
+        .bind(at(lo))
+        .bind(at(hi))
+        .fetch_all(pool)
+        .await,
+    )?;
+    let mut out: HashMap<String, BTreeSet<i64>> = HashMap::new();
+    for (symbol, hour) in rows {
+        out.entry(symbol)
+            .or_default()
+            .insert(hour.timestamp().div_euclid(HOUR) * HOUR);
+    }
+    Ok(out)
+}
+
 /// Done (complete or closed) and missing hours of `[lo, hi)` from the sink's `coverage`
 /// table; zeros while the sink has not created it.
 pub async fn progress(
@@ -179,6 +289,35 @@ mod tests {
             t[1].hour_start_ns,
             instant("x", "2024-01-02").unwrap().timestamp() * 1_000_000_000
         );
+    }
+
+    #[test]
+    fn consecutive_hours_become_runs() {
+        let h = |n: i64| 1_704_067_200 + n * HOUR; // 2024-01-01T00:00Z + n hours
+        assert_eq!(runs(&[]), []);
+        assert_eq!(runs(&[h(3)]), [(h(3), h(4))]);
+        assert_eq!(
+            runs(&[h(5), h(1), h(2), h(2), h(7), h(6)]),
+            [(h(1), h(3)), (h(5), h(8))],
+            "unordered and duplicated input"
+        );
+        // A run across midnight is one run and two tasks.
+        let r = runs(&[h(22), h(23), h(24), h(25), h(30)]);
+        assert_eq!(r, [(h(22), h(26)), (h(30), h(31))]);
+        let t = run_tasks(
+            "fill-gaps-x",
+            &Symbol::parse("EUR/USD").unwrap(),
+            Source::Dukascopy,
+            &r,
+        );
+        assert_eq!(
+            t.iter()
+                .map(|t| (t.hour_start_ns / 1_000_000_000, t.hours))
+                .collect::<Vec<_>>(),
+            [(h(22), 2), (h(24), 2), (h(30), 1)]
+        );
+        assert!(t.iter().all(|t| t.job_id == "fill-gaps-x"));
+        assert_eq!(rfc3339(h(25)), "2024-01-02T01:00:00Z");
     }
 
     #[test]

@@ -30,6 +30,29 @@ pub struct Config {
     pub tls_cert: Option<std::path::PathBuf>,
     /// The PEM private key of `tls_cert`.
     pub tls_key: Option<std::path::PathBuf>,
+    /// Follow mode: how often it queues the hours of history that became available or are still
+    /// missing, in seconds. Default 60; 0 turns follow mode off.
+    pub follow_interval_secs: u64,
+    /// Follow mode: how long after an hour ends it is available upstream, in seconds. Default
+    /// 5,400 (90 min: Dukascopy publishes an hour's file 1 to 2 h after it ends).
+    pub follow_delay_secs: u64,
+    /// Follow mode: how many hours back from the newest available one it looks. Default 72.
+    pub follow_lookback_hours: u32,
+    /// Follow mode: how long before an hour it queued is queued again while it is still not
+    /// complete, in seconds. Default 1,800.
+    pub follow_retry_secs: u64,
+}
+
+impl Config {
+    /// The follow-mode settings.
+    pub fn follow(&self) -> crate::follow::FollowConfig {
+        crate::follow::FollowConfig {
+            interval: std::time::Duration::from_secs(self.follow_interval_secs),
+            delay: std::time::Duration::from_secs(self.follow_delay_secs),
+            lookback_hours: self.follow_lookback_hours,
+            retry: std::time::Duration::from_secs(self.follow_retry_secs),
+        }
+    }
 }
 
 impl Default for Config {
@@ -45,6 +68,36 @@ impl Default for Config {
             reconcile_interval_ms: 30_000,
             tls_cert: None,
             tls_key: None,
+            follow_interval_secs: 60,
+            follow_delay_secs: 5_400,
+            follow_lookback_hours: 72,
+            follow_retry_secs: 1_800,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn follow_settings_default_and_come_from_the_environment() {
+        let c = Config::default();
+        assert_eq!(c.follow(), crate::follow::FollowConfig::default());
+        let c: Config = tickflow_runtime::config::Loader::new("control-plane")
+            .env_prefix("CONTROL_PLANE")
+            .env_vars([
+                ("CONTROL_PLANE_FOLLOW_INTERVAL_SECS", "0"),
+                ("CONTROL_PLANE_FOLLOW_DELAY_SECS", "7200"),
+                ("CONTROL_PLANE_FOLLOW_LOOKBACK_HOURS", "24"),
+                ("CONTROL_PLANE_FOLLOW_RETRY_SECS", "600"),
+            ])
+            .load()
+            .unwrap();
+        let f = c.follow();
+        assert!(f.interval.is_zero(), "0 turns follow mode off");
+        assert_eq!(f.delay.as_secs(), 7_200);
+        assert_eq!(f.lookback_hours, 24);
+        assert_eq!(f.retry.as_secs(), 600);
     }
 }

@@ -4,10 +4,13 @@
 //! - [`proto`]: the generated `tickflow.control.v1` server and client.
 //! - [`validate`]: what clients send, refused with `INVALID_ARGUMENT` and a reason.
 //! - [`assign`]: rendezvous hashing of symbols over live replicas.
+//! - [`backfill`]: backfill jobs and tasks, `FillGaps`, progress from the sink's coverage.
+//! - [`follow`]: follow mode, which keeps every dukascopy symbol's history caught up.
 
 pub mod assign;
 pub mod backfill;
 pub mod config;
+pub mod follow;
 pub mod server;
 pub mod service;
 pub mod store;

@@ -101,6 +101,7 @@ async fn main() -> anyhow::Result<()> {
         assignments: Arc::new(Assignments::default()),
         jobs: Some(jobs),
         live: Default::default(),
+        follow: Arc::new(control_plane::follow::Follow::new(cfg.follow())),
     };
     state.load().await?;
     // The tenant and namespaces before the first call (the reconcile loop keeps them there).
@@ -112,12 +113,12 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", cfg.listen))?;
     let health = Health::new();
-    let admin_http = AdminServer::bind(
-        cfg.runtime.admin.listen,
-        Arc::new(Registry::default()),
-        health,
-    )
-    .await?;
+    let mut registry = Registry::default();
+    let follow_metrics = control_plane::follow::FollowMetrics::register(&mut registry);
+    // The admin server also serves the live tail (`/v1/tail`, bearer token) that `tickctl tail` reads.
+    let admin_http = AdminServer::bind(cfg.runtime.admin.listen, Arc::new(registry), health)
+        .await?
+        .with_routes(control_plane::tail::routes(pulsar.clone(), token.clone()));
     tracing::info!(grpc = %listener.local_addr()?, admin = %admin_http.local_addr(), "control-plane started");
 
     let token_root = cancel_on_signal()?;
@@ -135,6 +136,10 @@ async fn main() -> anyhow::Result<()> {
     supervisor.spawn(
         "grpc server",
         control_plane::server::serve_tls(state.clone(), token, listener, tls, token_root.clone()),
+    );
+    supervisor.spawn(
+        "follow",
+        control_plane::follow::run(state.clone(), follow_metrics, token_root.clone()),
     );
     supervisor.spawn(
         "reconcile",

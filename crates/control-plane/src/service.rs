@@ -224,6 +224,8 @@ pub struct State {
     pub jobs: Option<crate::backfill::JobQueue>,
     /// What the ingesters last reported per symbol.
     pub live: tickflow_control::status::LiveBoard,
+    /// Follow mode's settings and what was queued lately (the loop is [`crate::follow::run`]).
+    pub follow: Arc<crate::follow::Follow>,
 }
 
 impl State {
@@ -283,12 +285,43 @@ impl proto::symbol_service_server::SymbolService for State {
                 "history_start needs a source with history: add dukascopy",
             ));
         }
+        // A history start dukascopy did not have, or an earlier one, starts a backfill.
+        let backfill_from = match history_start {
+            Some(start) if sources.contains(&Source::Dukascopy) => {
+                let before = self
+                    .store
+                    .get(&symbol)
+                    .await
+                    .map_err(status)?
+                    .and_then(|row| {
+                        row.sources
+                            .into_iter()
+                            .find(|s| s.source == Source::Dukascopy)
+                    })
+                    .and_then(|s| s.history_start);
+                before.is_none_or(|b| start < b).then_some(start)
+            }
+            _ => None,
+        };
         // Topics first: if Pulsar is away, nothing is written.
         let mut topics = Vec::new();
         for source in &sources {
             for topic in topics_of(&symbol, *source) {
                 self.admin.create_topic(&topic).await.map_err(status)?;
                 topics.push(topic.to_string());
+            }
+        }
+        // Then the backfill (before the rows: if it cannot be queued the call fails and a retry
+        // still sees the history start as new).
+        let mut backfill_job_id = String::new();
+        if let Some(start) = backfill_from {
+            let lo = crate::follow::history_origin(Some(start), chrono::Utc::now());
+            let hi = crate::follow::horizon_end(chrono::Utc::now(), self.follow.config.delay);
+            if lo < hi {
+                let job = self.enqueue_job(&symbol, Source::Dukascopy, lo, hi).await?;
+                self.follow
+                    .note(&symbol, (lo..hi).step_by(3_600), std::time::Instant::now());
+                backfill_job_id = job.id.to_string();
             }
         }
         let already_existed = self
@@ -306,11 +339,12 @@ impl proto::symbol_service_server::SymbolService for State {
             .await
             .map_err(status)?
             .ok_or_else(|| Status::internal("the symbol vanished while being added"))?;
-        tracing::info!(symbol = %symbol, ?sources, already_existed, "symbol added");
+        tracing::info!(symbol = %symbol, ?sources, already_existed, backfill_job = %backfill_job_id, "symbol added");
         Ok(Response::new(proto::AddSymbolResponse {
             symbol: Some(self.info(&row)),
             already_existed,
             topics,
+            backfill_job_id,
         }))
     }
 
@@ -430,7 +464,73 @@ fn job_id(input: &str) -> Result<uuid::Uuid, Status> {
     })
 }
 
+/// Sources with history (dukascopy) pass; the live venues are refused.
+fn history_source(source: Source) -> Result<Source, Status> {
+    if source == Source::Dukascopy {
+        Ok(source)
+    } else {
+        Err(Status::invalid_argument(format!(
+            "{source} has no history to backfill: use dukascopy"
+        )))
+    }
+}
+
 impl State {
+    /// `FAILED_PRECONDITION` unless `symbol` is registered for `source`.
+    async fn require_registered(&self, symbol: &Symbol, source: Source) -> Result<(), Status> {
+        let registered = self
+            .store
+            .get(symbol)
+            .await
+            .map_err(status)?
+            .is_some_and(|row| row.sources.iter().any(|s| s.source == source));
+        if registered {
+            Ok(())
+        } else {
+            Err(Status::failed_precondition(format!(
+                "{symbol} is not registered for {source}: tickctl symbols add {symbol} --source {source}"
+            )))
+        }
+    }
+
+    /// Stores a job of `[lo, hi)` (seconds, hour-aligned) and publishes its daily tasks; a job
+    /// whose tasks cannot be published is marked failed.
+    async fn enqueue_job(
+        &self,
+        symbol: &Symbol,
+        source: Source,
+        lo: i64,
+        hi: i64,
+    ) -> Result<crate::store::JobRow, Status> {
+        let Some(queue) = &self.jobs else {
+            return Err(Status::unavailable(
+                "this control plane has no Pulsar connection for jobs",
+            ));
+        };
+        let id = uuid::Uuid::new_v4();
+        let row = crate::store::JobRow {
+            id,
+            symbol: symbol.to_string(),
+            source: source.as_str().to_owned(),
+            from_time: chrono::DateTime::from_timestamp(lo, 0).unwrap_or_default(),
+            to_time: chrono::DateTime::from_timestamp(hi, 0).unwrap_or_default(),
+            state: "queued".to_owned(),
+            hours_total: i32::try_from((hi - lo) / 3_600).unwrap_or(i32::MAX),
+            created_at: chrono::Utc::now(),
+        };
+        self.store.insert_job(&row).await.map_err(status)?;
+        let tasks = crate::backfill::tasks(&id.to_string(), symbol, source, lo, hi);
+        if let Err(e) = queue.publish(&tasks).await {
+            self.store
+                .set_job_state(id, "failed")
+                .await
+                .map_err(status)?;
+            return Err(e);
+        }
+        tracing::info!(job = %id, symbol = %symbol, hours = row.hours_total, tasks = tasks.len(), "backfill queued");
+        Ok(row)
+    }
+
     /// A job with its progress read from the sink's `coverage` table.
     async fn job_view(&self, row: crate::store::JobRow) -> Result<proto::BackfillJob, Status> {
         let (done, missing) = crate::backfill::progress(
@@ -490,53 +590,13 @@ impl proto::backfill_service_server::BackfillService for State {
     ) -> Result<Response<proto::BackfillJob>, Status> {
         let r = request.into_inner();
         let symbol = validate::symbol(&r.symbol)?;
-        let source = validate::source(&r.source)?;
-        if source != Source::Dukascopy {
-            return Err(Status::invalid_argument(format!(
-                "{source} has no history to backfill: use dukascopy"
-            )));
-        }
+        let source = history_source(validate::source(&r.source)?)?;
         let from = crate::backfill::instant("from", &r.from)?;
         let to = crate::backfill::instant("to", &r.to)?;
         let (lo, hi) = crate::backfill::hours(from, to)?;
-        let registered = self
-            .store
-            .get(&symbol)
-            .await
-            .map_err(status)?
-            .is_some_and(|row| row.sources.iter().any(|s| s.source == source));
-        if !registered {
-            return Err(Status::failed_precondition(format!(
-                "{symbol} is not registered for {source}: tickctl symbols add {symbol} --source {source}"
-            )));
-        }
-        let Some(queue) = &self.jobs else {
-            return Err(Status::unavailable(
-                "this control plane has no Pulsar connection for jobs",
-            ));
-        };
-        let id = uuid::Uuid::new_v4();
-        let row = crate::store::JobRow {
-            id,
-            symbol: symbol.to_string(),
-            source: source.as_str().to_owned(),
-            from_time: chrono::DateTime::from_timestamp(lo, 0).unwrap_or_default(),
-            to_time: chrono::DateTime::from_timestamp(hi, 0).unwrap_or_default(),
-            state: "queued".to_owned(),
-            hours_total: i32::try_from((hi - lo) / 3_600).unwrap_or(i32::MAX),
-            created_at: chrono::Utc::now(),
-        };
-        self.store.insert_job(&row).await.map_err(status)?;
-        let tasks = crate::backfill::tasks(&id.to_string(), &symbol, source, lo, hi);
-        if let Err(e) = queue.publish(&tasks).await {
-            self.store
-                .set_job_state(id, "failed")
-                .await
-                .map_err(status)?;
-            return Err(e);
-        }
-        tracing::info!(job = %id, symbol = %symbol, hours = row.hours_total, tasks = tasks.len(), "backfill queued");
-        let row = self.store.job(id).await.map_err(status)?.unwrap_or(row);
+        self.require_registered(&symbol, source).await?;
+        let row = self.enqueue_job(&symbol, source, lo, hi).await?;
+        let row = self.store.job(row.id).await.map_err(status)?.unwrap_or(row);
         Ok(Response::new(self.job_view(row).await?))
     }
 
@@ -585,5 +645,57 @@ impl proto::backfill_service_server::BackfillService for State {
         }
         let row = self.store.job(id).await.map_err(status)?.unwrap_or(row);
         Ok(Response::new(self.job_view(row).await?))
+    }
+
+    async fn fill_gaps(
+        &self,
+        request: Request<proto::FillGapsRequest>,
+    ) -> Result<Response<proto::FillGapsResponse>, Status> {
+        let r = request.into_inner();
+        let symbol = validate::symbol(&r.symbol)?;
+        let source = if r.source.trim().is_empty() {
+            Source::Dukascopy
+        } else {
+            history_source(validate::source(&r.source)?)?
+        };
+        let from = crate::backfill::instant("from", &r.from)?;
+        let to = crate::backfill::instant("to", &r.to)?;
+        let (lo, hi) = crate::backfill::hours(from, to)?;
+        self.require_registered(&symbol, source).await?;
+        let Some(queue) = &self.jobs else {
+            return Err(Status::unavailable(
+                "this control plane has no Pulsar connection for jobs",
+            ));
+        };
+        let missing = crate::backfill::missing_hours(
+            self.store.pool(),
+            symbol.as_str(),
+            source.as_str(),
+            lo,
+            hi,
+        )
+        .await
+        .map_err(|e| status(StoreError::Database(e)))?;
+        if missing.is_empty() {
+            return Ok(Response::new(proto::FillGapsResponse::default()));
+        }
+        let runs = crate::backfill::runs(&missing);
+        let job_id = format!("fill-gaps-{}", uuid::Uuid::new_v4());
+        let tasks = crate::backfill::run_tasks(&job_id, &symbol, source, &runs);
+        queue.publish(&tasks).await?;
+        self.follow
+            .note(&symbol, missing.iter().copied(), std::time::Instant::now());
+        tracing::info!(job = %job_id, symbol = %symbol, hours = missing.len(), tasks = tasks.len(), "missing hours queued again");
+        Ok(Response::new(proto::FillGapsResponse {
+            job_id,
+            hours: u32::try_from(missing.len()).unwrap_or(u32::MAX),
+            ranges: runs
+                .iter()
+                .map(|&(a, b)| proto::HourRange {
+                    from: crate::backfill::rfc3339(a),
+                    to: crate::backfill::rfc3339(b),
+                })
+                .collect(),
+        }))
     }
 }

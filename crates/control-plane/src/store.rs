@@ -54,6 +54,17 @@ pub struct SymbolRow {
     pub created_at: DateTime<Utc>,
 }
 
+/// A symbol of a source with history, as follow mode sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistorySource {
+    /// Canonical symbol.
+    pub symbol: Symbol,
+    /// Its history start, if one was given.
+    pub history_start: Option<NaiveDate>,
+    /// When the source was registered for the symbol.
+    pub registered_at: DateTime<Utc>,
+}
+
 /// The database handle.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -243,6 +254,30 @@ impl Store {
                 Symbol::parse(&n).map_err(|_| StoreError::Corrupt {
                     what: "symbol",
                     value: n,
+                })
+            })
+            .collect()
+    }
+
+    /// Every symbol registered for `source`, with its history start and when the source was
+    /// registered: what follow mode keeps caught up.
+    pub async fn history_sources(&self, source: Source) -> Result<Vec<HistorySource>, StoreError> {
+        let rows: Vec<(String, Option<NaiveDate>, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT symbol, history_start, created_at FROM symbol_sources \
+             WHERE source = $1 ORDER BY symbol",
+        )
+        .bind(source.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(symbol, history_start, registered_at)| {
+                Ok(HistorySource {
+                    symbol: Symbol::parse(&symbol).map_err(|_| StoreError::Corrupt {
+                        what: "symbol",
+                        value: symbol.clone(),
+                    })?,
+                    history_start,
+                    registered_at,
                 })
             })
             .collect()

@@ -454,6 +454,7 @@ async fn tls_when_given_a_certificate_and_key() {
         assignments: Default::default(),
         jobs: None,
         live: Default::default(),
+        follow: Default::default(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -532,6 +533,7 @@ async fn the_reconcile_loop_recreates_deleted_topics() {
         assignments: Default::default(),
         jobs: None,
         live: Default::default(),
+        follow: Default::default(),
     };
     let stop = tickflow_runtime::CancellationToken::new();
     tokio::spawn(control_plane::server::reconcile(

@@ -6,6 +6,7 @@
 //! tickctl symbols list | show BTC/USD | remove BTC/USD
 //! tickctl backfill start EUR/USD --from 2024-01-01 --to 2024-02-01
 //! tickctl backfill status <id> [--watch] | list | cancel <id>
+//! tickctl backfill fill-gaps EUR/USD --from 2024-01-01 --to 2024-02-01
 //! ```
 //!
 //! Tables for people, `--json` for scripts. Exit codes: 0 done, 2 bad input (the server's
@@ -67,7 +68,7 @@ enum Command {
     /// Symbols: add, remove, list, show.
     #[command(subcommand)]
     Symbols(Symbols),
-    /// Backfills: start, status, list, cancel.
+    /// Backfills: start, status, list, cancel, fill-gaps.
     #[command(subcommand)]
     Backfill(Backfill),
     /// Live ticks of a symbol as they arrive.
@@ -137,6 +138,19 @@ enum Backfill {
     },
     /// Cancel a job.
     Cancel { id: String },
+    /// Queue again exactly the hours of [from, to) whose coverage is `missing`.
+    FillGaps {
+        symbol: String,
+        /// A source with history.
+        #[arg(long, default_value = "dukascopy")]
+        source: String,
+        /// YYYY-MM-DD or RFC 3339.
+        #[arg(long)]
+        from: String,
+        /// YYYY-MM-DD or RFC 3339 (exclusive).
+        #[arg(long)]
+        to: String,
+    },
 }
 
 type Injector =
@@ -299,6 +313,31 @@ fn print_job(j: &proto::BackfillJob) {
     );
 }
 
+fn fill_gaps_json(r: &proto::FillGapsResponse) -> serde_json::Value {
+    serde_json::json!({
+        "job_id": r.job_id,
+        "hours": r.hours,
+        "ranges": r.ranges.iter().map(|x| serde_json::json!({"from": x.from, "to": x.to}))
+            .collect::<Vec<_>>(),
+    })
+}
+
+fn print_fill_gaps(r: &proto::FillGapsResponse) {
+    let plural = if r.hours == 1 { "" } else { "s" };
+    if r.job_id.is_empty() {
+        println!("enqueued {} missing hour{plural}", r.hours);
+        return;
+    }
+    println!(
+        "enqueued {} missing hour{plural} (job {})",
+        r.hours, r.job_id
+    );
+    println!("{:<22} {:<22}", "FROM", "TO");
+    for x in &r.ranges {
+        println!("{:<22} {:<22}", x.from, x.to);
+    }
+}
+
 /// One tick event as a line for people.
 fn tick_line(v: &serde_json::Value) -> String {
     let s = |k: &str| v[k].as_str().unwrap_or("").to_owned();
@@ -427,22 +466,33 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 let info = r.symbol.as_ref().map(symbol_json).unwrap_or_default();
                 println!(
                     "{}",
-                    serde_json::json!({"symbol": info, "already_existed": r.already_existed, "topics": r.topics})
-                );
-            } else if r.already_existed {
-                println!(
-                    "{} was already registered for {}",
-                    symbol.to_uppercase(),
-                    sources.join(", ")
+                    serde_json::json!({
+                        "symbol": info, "already_existed": r.already_existed, "topics": r.topics,
+                        "backfill_job_id": r.backfill_job_id,
+                    })
                 );
             } else {
-                println!(
-                    "added {} for {}; topics:",
-                    symbol.to_uppercase(),
-                    sources.join(", ")
-                );
-                for t in &r.topics {
-                    println!("  {t}");
+                if r.already_existed {
+                    println!(
+                        "{} was already registered for {}",
+                        symbol.to_uppercase(),
+                        sources.join(", ")
+                    );
+                } else {
+                    println!(
+                        "added {} for {}; topics:",
+                        symbol.to_uppercase(),
+                        sources.join(", ")
+                    );
+                    for t in &r.topics {
+                        println!("  {t}");
+                    }
+                }
+                if !r.backfill_job_id.is_empty() {
+                    println!(
+                        "history backfill started: job {} (tickctl backfill status {} --watch)",
+                        r.backfill_job_id, r.backfill_job_id
+                    );
                 }
             }
         }
@@ -567,6 +617,28 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 for j in &r.jobs {
                     print_job(j);
                 }
+            }
+        }
+        Command::Backfill(Backfill::FillGaps {
+            symbol,
+            source,
+            from,
+            to,
+        }) => {
+            let r = c
+                .backfills
+                .fill_gaps(proto::FillGapsRequest {
+                    symbol: symbol.clone(),
+                    source: source.clone(),
+                    from: from.clone(),
+                    to: to.clone(),
+                })
+                .await?
+                .into_inner();
+            if cli.json {
+                println!("{}", fill_gaps_json(&r));
+            } else {
+                print_fill_gaps(&r);
             }
         }
         Command::Tail { .. } => {}

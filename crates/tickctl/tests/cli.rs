@@ -109,6 +109,186 @@ async fn symbols_commands_outputs_and_exit_codes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backfill_fill_gaps_and_history_outputs_and_exit_codes() {
+    let p = plane(&env("PULSAR_ADMIN_URL", "http://127.0.0.1:8080")).await;
+    let _ = channel(&p.url).await; // the server is up
+    let s = unique("G");
+    let url = p.url.clone();
+    let run = move |args: Vec<String>| {
+        let url = url.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                tickctl(&url, TOKEN, &args)
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let args = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
+
+    // A history start starts a backfill, and the output says which.
+    let since = (chrono::Utc::now().date_naive() - chrono::Days::new(2)).to_string();
+    let o = run(args(&[
+        "symbols",
+        "add",
+        &s,
+        "--source",
+        "dukascopy",
+        "--since",
+        &since,
+    ]))
+    .await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("history backfill started: job "),
+        "{}",
+        text(&o)
+    );
+    let other = unique("G");
+    let o = run(args(&[
+        "--json",
+        "symbols",
+        "add",
+        &other,
+        "--source",
+        "dukascopy",
+        "--since",
+        &since,
+    ]))
+    .await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let job = v["backfill_job_id"].as_str().unwrap().to_owned();
+    assert!(uuid::Uuid::parse_str(&job).is_ok(), "{v}");
+    let o = run(args(&["backfill", "status", &job])).await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains(&job), "{}", text(&o));
+
+    // Coverage as the sink writes it: three missing hours in two runs, one complete.
+    let db = sqlx::PgPool::connect(&p.db_url).await.unwrap();
+    timescale_sink::schema::prepare(&db).await.unwrap();
+    for (hour, status) in [
+        ("2024-01-01T03:00:00Z", "missing"),
+        ("2024-01-01T04:00:00Z", "missing"),
+        ("2024-01-01T05:00:00Z", "complete"),
+        ("2024-01-01T10:00:00Z", "missing"),
+    ] {
+        sqlx::query(
+            "INSERT INTO public.coverage (source, symbol, kind, hour, status, ticks, detail, \
+             recorded_at) VALUES ('dukascopy', $1, 'quote', $2::timestamptz, $3, 0, '', now())",
+        )
+        .bind(&s)
+        .bind(hour)
+        .bind(status)
+        .execute(&db)
+        .await
+        .unwrap();
+    }
+    let o = run(args(&[
+        "backfill",
+        "fill-gaps",
+        &s,
+        "--from",
+        "2024-01-01",
+        "--to",
+        "2024-01-02",
+    ]))
+    .await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = text(&o);
+    assert!(out.contains("enqueued 3 missing hours"), "{out}");
+    assert!(out.contains("FROM") && out.contains("TO"), "{out}");
+    for line in [
+        "2024-01-01T03:00:00Z   2024-01-01T05:00:00Z",
+        "2024-01-01T10:00:00Z   2024-01-01T11:00:00Z",
+    ] {
+        assert!(out.contains(line), "{line} in {out}");
+    }
+    let o = run(args(&[
+        "--json",
+        "backfill",
+        "fill-gaps",
+        &s,
+        "--source",
+        "dukascopy",
+        "--from",
+        "2024-01-01T04:00:00Z",
+        "--to",
+        "2024-01-01T11:00:00Z",
+    ]))
+    .await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["hours"], 2);
+    assert!(
+        v["job_id"].as_str().unwrap().starts_with("fill-gaps-"),
+        "{v}"
+    );
+    assert_eq!(
+        v["ranges"],
+        serde_json::json!([
+            {"from": "2024-01-01T04:00:00Z", "to": "2024-01-01T05:00:00Z"},
+            {"from": "2024-01-01T10:00:00Z", "to": "2024-01-01T11:00:00Z"},
+        ])
+    );
+    // Nothing missing: nothing queued, still a success.
+    let o = run(args(&[
+        "backfill",
+        "fill-gaps",
+        &s,
+        "--from",
+        "2024-01-02",
+        "--to",
+        "2024-01-03",
+    ]))
+    .await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("enqueued 0 missing hours"),
+        "{}",
+        text(&o)
+    );
+
+    // Exit codes: bad input 2 (a live venue, a bad date, an unregistered symbol).
+    for bad in [
+        args(&[
+            "backfill",
+            "fill-gaps",
+            &s,
+            "--source",
+            "kraken",
+            "--from",
+            "2024-01-01",
+            "--to",
+            "2024-01-02",
+        ]),
+        args(&[
+            "backfill",
+            "fill-gaps",
+            &s,
+            "--from",
+            "soon",
+            "--to",
+            "2024-01-02",
+        ]),
+        args(&[
+            "backfill",
+            "fill-gaps",
+            "NOPE/USD",
+            "--from",
+            "2024-01-01",
+            "--to",
+            "2024-01-02",
+        ]),
+        args(&["backfill", "fill-gaps", &s, "--from", "2024-01-01"]),
+    ] {
+        let o = run(bad.clone()).await;
+        assert_eq!(o.status.code(), Some(2), "{bad:?}: {}", text(&o));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tail_shows_live_ticks() {
     use tickflow_pulsar::{Namespace, PulsarClient, TopicName};
     use tickflow_runtime::admin::{AdminServer, Health};
@@ -215,6 +395,7 @@ async fn talks_tls_to_a_control_plane_with_a_certificate() {
         assignments: Default::default(),
         jobs: None,
         live: Default::default(),
+        follow: Default::default(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();

@@ -49,7 +49,22 @@ impl Drop for Plane {
 }
 
 /// A control plane on port 0 with a database of its own; `admin_url` may point nowhere.
+/// Follow mode has its default settings but its loop does not run.
 pub async fn plane(admin_url: &str) -> Plane {
+    plane_with(
+        admin_url,
+        control_plane::follow::FollowConfig::default(),
+        false,
+    )
+    .await
+}
+
+/// [`plane`] with follow mode set to `follow`, its loop running when `run_follow`.
+pub async fn plane_with(
+    admin_url: &str,
+    follow: control_plane::follow::FollowConfig,
+    run_follow: bool,
+) -> Plane {
     let id = &uuid::Uuid::new_v4().simple().to_string()[..8];
     let base = env(
         "DATABASE_URL",
@@ -83,6 +98,7 @@ pub async fn plane(admin_url: &str) -> Plane {
             Err(_) => None,
         },
         live: live.clone(),
+        follow: Arc::new(control_plane::follow::Follow::new(follow)),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -92,6 +108,13 @@ pub async fn plane(admin_url: &str) -> Plane {
         tokio::spawn(control_plane::server::follow_status(
             client,
             live,
+            shutdown.clone(),
+        ));
+    }
+    if run_follow {
+        tokio::spawn(control_plane::follow::run(
+            state.clone(),
+            control_plane::follow::FollowMetrics::default(),
             shutdown.clone(),
         ));
     }
