@@ -12,4 +12,6 @@ cargo bench -p kraken-ingester --bench e2e
 cargo bench -p oanda-ingester --bench parse
 cargo bench -p oanda-ingester --bench e2e
 cargo bench -p timescale-sink --bench sink
+cargo bench -p dukascopy-backfill --bench decode
+cargo bench -p dukascopy-backfill --bench e2e
 cargo bench -p control-plane --bench api

@@ -15,6 +15,9 @@
 //! - [`ticks`]: tick records of one hour → exact domain [`Quote`](tickflow_schema::Quote)s.
 //! - [`candles`]: candle records of one day of 1-minute bars → exact [`candles::Candle`]s, and
 //!   the same bars built from quotes ([`candles::bid_minute_ohlc`]).
+//! - [`jetta`]: Dukascopy's JSON data API (`jetta.dukascopy.com/v1/ticks/…`, the fallback since
+//!   the `.bi5` feed stopped answering in July 2026): one hour's delta-encoded columns → the
+//!   same exact quotes, with its own [`jetta::JettaError`].
 //!
 //! Every price and size is an exact [`Decimal`](tickflow_schema::Decimal): prices are integers at
 //! the instrument's scale, sizes are the float32 volumes' shortest decimal text (see
@@ -22,9 +25,20 @@
 //! [`Bi5Error`] that says what is wrong.
 
 pub mod bi5;
+pub mod cache;
 pub mod candles;
+pub mod config;
 mod error;
+pub mod hour;
 pub mod instruments;
+pub mod jetta;
+pub mod limiter;
+pub mod metrics;
+mod service;
 pub mod ticks;
+pub mod transport;
+pub mod worker;
 
+pub use config::Config;
 pub use error::Bi5Error;
+pub use service::{Backfill, BackfillHandle, StartError, transport};
