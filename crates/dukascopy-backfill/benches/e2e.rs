@@ -4,6 +4,8 @@
 //! this process too), until every hour has its coverage row and every tick its row.
 //!
 //! Prints, in one run:
+//! - **into Pulsar**: the time until the service has every tick confirmed by Pulsar (its own
+//!   pace, while the sink is still writing).
 //! - **backfill**: ticks, wall time from the first task to the last row, ticks/s, and the time
 //!   a year would take at that pace (× 8760 / 744 hours). Target < 2 min per instrument-year;
 //!   the anchor is duka's "about 10 minutes per instrument-year" (600 s).
@@ -51,7 +53,7 @@ fn unique(prefix: &str) -> String {
     )
 }
 
-async fn database() -> (String, sqlx::PgPool) {
+async fn database() -> (String, String, sqlx::PgPool) {
     let base = std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://tickflow@127.0.0.1:55432/tickflow".to_owned());
     let admin = sqlx::PgPool::connect(&base).await.unwrap();
@@ -66,7 +68,7 @@ async fn database() -> (String, sqlx::PgPool) {
     let (server, _) = base.rsplit_once('/').unwrap();
     let url = format!("{server}/{name}");
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
-    (url, pool)
+    (name, url, pool)
 }
 
 /// Creates `subscription` at the topic's end, so the sink skips what earlier runs left there.
@@ -185,7 +187,7 @@ async fn run() {
     let client = PulsarClient::connect(&pulsar_config(), "bench")
         .await
         .unwrap();
-    let (db_url, db) = database().await;
+    let (db_name, db_url, db) = database().await;
     let sink_subscription = unique("sink-bench");
     subscribe_at_end(&client, &topic, &sink_subscription).await;
     let mut sink_cfg = timescale_sink::Config {
@@ -211,7 +213,7 @@ async fn run() {
     cfg.dukascopy.url = Some(sim.base_url());
     cfg.worker.jobs_topic = jobs_topic.clone();
     cfg.worker.subscription = unique("bench-backfill");
-    let (backfill, _handle) = Backfill::build(cfg).await.unwrap();
+    let (backfill, handle) = Backfill::build(cfg).await.unwrap();
     let backfill_task = tokio::spawn(backfill.run(stop.clone()));
     let producer_topic = TopicName::control(&jobs_topic).unwrap();
     let mut producer = client.raw_producer(&producer_topic).await.unwrap();
@@ -236,6 +238,22 @@ async fn run() {
             .await
             .unwrap();
     }
+    // In Pulsar: every tick confirmed (the backfill's own pace, before the sink).
+    let admin = handle.admin_addr();
+    loop {
+        let published =
+            tickflow_testkit::metric(admin, "dukascopy_backfill_ticks_published_total").await;
+        if published >= total as f64 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let in_pulsar = start.elapsed().as_secs_f64();
+    println!(
+        "backfill into Pulsar: {total} ticks in {in_pulsar:.1} s = {:.0} ticks/s; a year: {:.0} s",
+        total as f64 / in_pulsar,
+        in_pulsar * 8760.0 / HOURS as f64
+    );
     wait_rows(
         &db,
         from,
@@ -307,4 +325,13 @@ async fn run() {
     stop.cancel();
     let _ = backfill_task.await;
     let _ = sink_task.await;
+    // The bench's database goes with it.
+    db.close().await;
+    let base = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://tickflow@127.0.0.1:55432/tickflow".to_owned());
+    let admin = sqlx::PgPool::connect(&base).await.unwrap();
+    let name = db_name;
+    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&admin)
+        .await;
 }
