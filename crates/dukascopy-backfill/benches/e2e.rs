@@ -32,10 +32,7 @@ use dukascopy_backfill::{Backfill, Config};
 use prost::Message as _;
 use tickflow_calendar::ForexCalendar;
 use tickflow_control::proto::BackfillTask;
-use tickflow_pulsar::{
-    ConsumerSpec, InitialPosition, Namespace, PulsarClient, SubscriptionType, TopicName,
-    TopicSelection,
-};
+use tickflow_pulsar::{Namespace, PulsarClient, SubscriptionType, TopicName};
 use tickflow_runtime::CancellationToken;
 use tickflow_runtime::config::SecretString;
 use tickflow_schema::{Decimal, Quote, Source, Symbol, Tick, TickKind, UnixNanos};
@@ -43,48 +40,12 @@ use tickflow_testkit::process::direct_publish;
 use tickflow_testkit::pulsar_config;
 use venue_sim::dukascopy::{DukascopySim, encode_bi5, encode_json, generate_hours};
 
-const HOUR_NS: i64 = 3_600_000_000_000;
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use support::{HOUR_NS, database, subscribe_at_end, unique};
+
 const HOURS: usize = 744;
-
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..10]
-    )
-}
-
-async fn database() -> (String, String, sqlx::PgPool) {
-    let base = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://tickflow@127.0.0.1:55432/tickflow".to_owned());
-    let admin = sqlx::PgPool::connect(&base).await.unwrap();
-    let name = format!(
-        "tickflow_bench_bf{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    );
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&admin)
-        .await
-        .unwrap();
-    let (server, _) = base.rsplit_once('/').unwrap();
-    let url = format!("{server}/{name}");
-    let pool = sqlx::PgPool::connect(&url).await.unwrap();
-    (name, url, pool)
-}
-
-/// Creates `subscription` at the topic's end, so the sink skips what earlier runs left there.
-async fn subscribe_at_end(client: &PulsarClient, topic: &TopicName, subscription: &str) {
-    let c = client
-        .tick_consumer(ConsumerSpec {
-            topics: TopicSelection::Topics(vec![topic.clone()]),
-            subscription: subscription.to_owned(),
-            sub_type: SubscriptionType::KeyShared,
-            initial_position: InitialPosition::Latest,
-            consumer_name: None,
-        })
-        .await
-        .unwrap();
-    c.close().await.unwrap();
-}
 
 async fn rows(db: &sqlx::PgPool, from: UnixNanos, to: UnixNanos) -> (i64, i64) {
     let at = |t: UnixNanos| chrono::DateTime::from_timestamp_nanos(t.0);
@@ -187,9 +148,15 @@ async fn run() {
     let client = PulsarClient::connect(&pulsar_config(), "bench")
         .await
         .unwrap();
-    let (db_name, db_url, db) = database().await;
+    let (db_name, db_url) = database("tickflow_bench_bf").await;
+    let db = sqlx::PgPool::connect(&db_url).await.unwrap();
     let sink_subscription = unique("sink-bench");
-    subscribe_at_end(&client, &topic, &sink_subscription).await;
+    subscribe_at_end(
+        topic.clone(),
+        &sink_subscription,
+        SubscriptionType::KeyShared,
+    )
+    .await;
     let mut sink_cfg = timescale_sink::Config {
         pulsar: pulsar_config(),
         ..Default::default()

@@ -49,20 +49,7 @@ async fn the_follow_mode_picks_up_a_newly_published_hour() {
     }
 
     // The control plane, with a database of its own and a fast follow loop.
-    let base = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://tickflow@127.0.0.1:55432/tickflow".to_owned());
-    let admin_db = sqlx::PgPool::connect(&base)
-        .await
-        .expect("is PostgreSQL running?");
-    let name = format!(
-        "tickflow_test_follow{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    );
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&admin_db)
-        .await
-        .unwrap();
-    let db_url = format!("{}/{name}", base.rsplit_once('/').unwrap().0);
+    let (_, db_url) = database("tickflow_test_follow").await;
     let store = Store::connect(&db_url, Duration::from_secs(5))
         .await
         .unwrap();

@@ -19,25 +19,6 @@ use tickflow_schema::UnixNanos;
 use tickflow_testkit::process::{ServiceProcess, free_port, value};
 use venue_sim::dukascopy::{DukascopySim, generate_hours};
 
-/// A database of the test's own, and its URL.
-async fn database() -> String {
-    let base = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://tickflow@127.0.0.1:55432/tickflow".to_owned());
-    let admin = sqlx::PgPool::connect(&base)
-        .await
-        .expect("is PostgreSQL running?");
-    let name = format!(
-        "tickflow_test_bf{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    );
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&admin)
-        .await
-        .unwrap();
-    let (server, _) = base.rsplit_once('/').unwrap();
-    format!("{server}/{name}")
-}
-
 fn worker(
     sim: &DukascopySim,
     jobs_topic: &str,
@@ -85,7 +66,7 @@ async fn a_worker_killed_mid_job_finishes_after_restart_with_no_duplicate_rows()
     let total: usize = generated.iter().map(|(_, t)| t.len()).sum();
 
     // The sink, into a database of this test's own.
-    let db_url = database().await;
+    let (_, db_url) = database("tickflow_test_bf").await;
     let mut sink_cfg = timescale_sink::Config {
         pulsar: pulsar_config(),
         ..Default::default()

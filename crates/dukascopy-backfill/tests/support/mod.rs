@@ -199,3 +199,24 @@ pub async fn subscribe_at_end(topic: TopicName, subscription: &str, sub_type: Su
         .unwrap();
     c.close().await.unwrap();
 }
+
+/// A database of its own, `{prefix}{random}` (`tickflow_test_` ones are dropped by the next
+/// `make test`): its name and URL.
+pub async fn database(prefix: &str) -> (String, String) {
+    let base = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://tickflow@127.0.0.1:55432/tickflow".to_owned());
+    let admin = sqlx::PgPool::connect(&base)
+        .await
+        .expect("is PostgreSQL running?");
+    let name = format!(
+        "{prefix}{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let (server, _) = base.rsplit_once('/').unwrap();
+    let url = format!("{server}/{name}");
+    (name, url)
+}
