@@ -1,9 +1,21 @@
 //! `dukascopy-backfill`: tickflow's Dukascopy historical backfill.
 //!
-//! For now this crate holds the decoders of Dukascopy's `.bi5` datafeed files; the backfill
-//! service itself (download, retry, publish, coverage markers) arrives with its issue.
+//! The service ([`Backfill`]) takes backfill tasks from `control/backfill-jobs` (a Shared
+//! subscription: replicas split the work), downloads every hour from Dukascopy's JSON API or
+//! its legacy `.bi5` datafeed, and publishes the hour's exact quotes and then a coverage marker
+//! (complete, closed or missing) to `historical/dukascopy.<slug>.quote`. A task is acknowledged
+//! once Pulsar has confirmed all of it. See the crate README for the rules.
 //!
 //! # Layout
+//!
+//! The service:
+//!
+//! - [`worker`]: the job queue, publishing and acknowledgement; [`hour`]: one hour downloaded
+//!   until it is known (retries, throttling, empty answers against the market calendar);
+//!   [`transport`]: the two interfaces behind one trait and the HTTP fetch; [`limiter`]: the
+//!   adaptive concurrency limit; [`cache`]: finished hours on disk; [`config`], [`metrics`].
+//!
+//! The decoders:
 //!
 //! - [`bi5`]: the container and the records. [`bi5::decompress`] opens the LZMA "alone" body
 //!   with a hard output cap (an empty body is an empty hour), [`bi5::tick_records`] splits it into
