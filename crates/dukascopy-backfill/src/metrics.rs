@@ -15,39 +15,11 @@
 //! | `tasks_total` | counter | `outcome` = `done`, `failed` (redelivered later), `rejected` (not a valid task) |
 //! | `tasks_in_flight` | gauge | tasks being worked on |
 
-use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
-
-/// A one-value label.
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct StatusLabel {
-    /// The value.
-    pub status: &'static str,
-}
-
-/// An `error` label.
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ErrorLabel {
-    /// The value.
-    pub error: &'static str,
-}
-
-/// A `reason` label.
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ReasonLabel {
-    /// The value.
-    pub reason: &'static str,
-}
-
-/// An `outcome` label.
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct OutcomeLabel {
-    /// The value.
-    pub outcome: &'static str,
-}
+pub use tickflow_runtime::labels::{ErrorLabel, OutcomeLabel, ReasonLabel, StatusLabel};
 
 /// Every metric the service updates. Cheap to clone.
 #[derive(Debug, Clone, Default)]

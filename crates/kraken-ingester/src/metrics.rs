@@ -18,35 +18,14 @@
 //! | `connected` | gauge | 1 while a connection is open |
 //! | `symbols_subscribed` | gauge | symbols with both channels acknowledged |
 
-use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use tickflow_ingest::PublisherMetrics;
-
-/// A label with one value.
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ClassLabel {
-    /// The value.
-    pub class: &'static str,
-}
+pub use tickflow_runtime::labels::{ChannelLabel, ClassLabel, ReasonLabel};
 
 pub use tickflow_ingest::publisher::KindLabel;
-
-/// A `reason` label.
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ReasonLabel {
-    /// Why.
-    pub reason: &'static str,
-}
-
-/// A `channel` label.
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ChannelLabel {
-    /// `trade` or `ticker`.
-    pub channel: &'static str,
-}
 
 /// Every metric the ingester updates. Cheap to clone (all handles are shared).
 #[derive(Debug, Clone)]

@@ -18,33 +18,12 @@
 //! | `market_open` | gauge | 1 while the forex market is open by the calendar |
 //! | `instruments_streamed` | gauge | instruments on the open stream |
 
-use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use tickflow_ingest::PublisherMetrics;
-
-/// A `class` label.
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ClassLabel {
-    /// The value.
-    pub class: &'static str,
-}
-
-/// A `reason` label.
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ReasonLabel {
-    /// Why.
-    pub reason: &'static str,
-}
-
-/// A `status` label.
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct StatusLabel {
-    /// The HTTP status class or `network`.
-    pub status: &'static str,
-}
+pub use tickflow_runtime::labels::{ClassLabel, ReasonLabel, StatusLabel};
 
 /// Every metric the ingester updates. Cheap to clone (all handles are shared).
 #[derive(Debug, Clone)]

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
-use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -41,12 +40,7 @@ pub enum Item {
     },
 }
 
-/// A `kind` label: `trade`, `quote`, `gap` or `coverage`.
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct KindLabel {
-    /// The value.
-    pub kind: &'static str,
-}
+pub use tickflow_runtime::labels::KindLabel;
 
 /// The publisher's metrics, registered under the service's prefix:
 ///

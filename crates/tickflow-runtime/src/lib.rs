@@ -90,6 +90,7 @@
 pub mod admin;
 pub mod backoff;
 pub mod config;
+pub mod labels;
 pub mod log_limit;
 pub mod supervisor;
 pub mod telemetry;

@@ -12,26 +12,12 @@
 //! | `database_retries_total` | counter | batch attempts that found the database away |
 //! | `backlog` | gauge | messages received and not yet acknowledged |
 
-use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-
-/// A `table` label.
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct TableLabel {
-    /// The table.
-    pub table: &'static str,
-}
-
-/// A `reason` label.
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ReasonLabel {
-    /// Why.
-    pub reason: &'static str,
-}
+pub use tickflow_runtime::labels::{ReasonLabel, TableLabel};
 
 /// Every metric the sink updates; cheap to clone.
 #[derive(Debug, Clone)]
