@@ -69,7 +69,15 @@ impl HourCache {
         let _ = tokio::fs::remove_file(self.path(instrument, hour)).await;
     }
 
-    /// Stores a body atomically. A failure is logged and otherwise ignored: the cache is an
+    /// Stores a body if its hour is old enough ([`HourCache::eligible`] now); the only way the
+    /// service stores anything.
+    pub async fn keep(&self, instrument: &Instrument, hour: UnixNanos, body: &[u8]) {
+        if self.eligible(hour, UnixNanos::now()) {
+            self.put(instrument, hour, body).await;
+        }
+    }
+
+    /// Stores a body atomically, whatever its hour's age. A failure is logged and otherwise ignored: the cache is an
     /// optimisation.
     pub async fn put(&self, instrument: &Instrument, hour: UnixNanos, body: &[u8]) {
         let path = self.path(instrument, hour);
@@ -111,6 +119,17 @@ mod tests {
         assert_eq!(cache.get(eur, hour).await.as_deref(), Some(&b"body"[..]));
         cache.remove(eur, hour).await;
         assert_eq!(cache.get(eur, hour).await, None);
+
+        let recent =
+            UnixNanos(UnixNanos::now().0 - UnixNanos::now().0.rem_euclid(HOUR_NS) - HOUR_NS);
+        cache.keep(eur, recent, b"recent").await;
+        assert_eq!(
+            cache.get(eur, recent).await,
+            None,
+            "an hour that ended less than min_age ago is not kept"
+        );
+        cache.keep(eur, hour, b"old").await;
+        assert_eq!(cache.get(eur, hour).await.as_deref(), Some(&b"old"[..]));
 
         let end = hour.0 + HOUR_NS;
         assert!(!cache.eligible(hour, UnixNanos(end)), "just ended");

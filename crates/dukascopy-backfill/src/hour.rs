@@ -119,6 +119,21 @@ fn describe(answer: &Answer) -> (&'static str, String) {
 }
 
 impl Downloader {
+    /// The quotes of a body: none for an empty one (a 0-byte answer or a 404, whatever the
+    /// transport's format), else what the transport decodes.
+    fn decode(
+        &self,
+        body: &[u8],
+        instrument: &Instrument,
+        hour: UnixNanos,
+        received_at: UnixNanos,
+    ) -> Result<Vec<Quote>, crate::transport::DecodeError> {
+        if body.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.transport.decode(body, instrument, hour, received_at)
+    }
+
     /// Downloads `hour` of `instrument` until its outcome is known; `None` on shutdown.
     pub async fn hour(
         &self,
@@ -140,13 +155,7 @@ impl Downloader {
         if let Some(cache) = &self.cache
             && let Some(body) = cache.get(instrument, hour).await
         {
-            let decoded = if body.is_empty() {
-                Ok(Vec::new())
-            } else {
-                self.transport
-                    .decode(&body, instrument, hour, UnixNanos::now())
-            };
-            match decoded {
+            match self.decode(&body, instrument, hour, UnixNanos::now()) {
                 Ok(quotes) if !quotes.is_empty() => {
                     self.metrics.cache_hits.inc();
                     return Some(HourOutcome::Complete(quotes));
@@ -229,28 +238,19 @@ impl Downloader {
                     continue;
                 }
             };
-            let decoded = if body.is_empty() {
-                Ok(Vec::new())
-            } else {
-                self.transport.decode(&body, instrument, hour, received_at)
-            };
-            match decoded {
+            match self.decode(&body, instrument, hour, received_at) {
                 Ok(quotes) if !quotes.is_empty() => {
                     self.limiter.success();
-                    if let Some(cache) = &self.cache
-                        && cache.eligible(hour, UnixNanos::now())
-                    {
-                        cache.put(instrument, hour, &body).await;
+                    if let Some(cache) = &self.cache {
+                        cache.keep(instrument, hour, &body).await;
                     }
                     return Some(HourOutcome::Complete(quotes));
                 }
                 Ok(_) => {
                     self.limiter.success();
                     if kind == HourKind::Closed {
-                        if let Some(cache) = &self.cache
-                            && cache.eligible(hour, UnixNanos::now())
-                        {
-                            cache.put(instrument, hour, &body).await;
+                        if let Some(cache) = &self.cache {
+                            cache.keep(instrument, hour, &body).await;
                         }
                         return Some(HourOutcome::Closed(
                             "no ticks: the market was closed".to_owned(),
