@@ -76,6 +76,7 @@
 
 pub mod dukascopy;
 pub mod kraken;
+pub mod market;
 pub mod oanda;
 
 mod util;

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use serde::Deserialize;
 use tickflow_schema::UnixNanos;
 
-use crate::util::push_json_str;
+use crate::util::{SplitMix64, decimal, fnv1a, push_json_str};
 
 /// One price to publish: a `PRICE` line of the pricing stream.
 #[derive(Debug, Clone)]
@@ -151,38 +151,6 @@ pub fn random_walk(
         });
     }
     out
-}
-
-/// `units` (positive) times 10^-`decimals` as a lexeme, e.g. `(108000, 5)` → `"1.08000"`.
-fn decimal(units: i64, decimals: u32) -> String {
-    let scale = 10_i64.pow(decimals);
-    let width = decimals as usize;
-    format!("{}.{:0width$}", units / scale, units % scale)
-}
-
-/// FNV-1a, to fold the instrument name into the seed.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xCBF2_9CE4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01B3)
-    })
-}
-
-/// The splitmix64 generator: tiny, fast and good enough for test data.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform-ish in `0..n` (`n` small and positive; the modulo bias is irrelevant here).
-    fn below(&mut self, n: u64) -> i64 {
-        i64::try_from(self.next() % n.max(1)).unwrap_or(0)
-    }
 }
 
 #[cfg(test)]

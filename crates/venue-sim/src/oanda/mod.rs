@@ -120,7 +120,13 @@ impl Drop for OandaSim {
 impl OandaSim {
     /// Binds `127.0.0.1:0` and starts serving. Must be called inside a Tokio runtime.
     pub async fn start() -> std::io::Result<OandaSim> {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    /// Binds `addr` (port 0 picks a free port) and starts serving: how the `venue-sim` binary
+    /// serves on a fixed port or on every interface. Must be called inside a Tokio runtime.
+    pub async fn start_on(addr: SocketAddr) -> std::io::Result<OandaSim> {
+        let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let inner = Arc::new(Inner::new());
         let app = Router::new()
