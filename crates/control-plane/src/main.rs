@@ -55,9 +55,13 @@ async fn main() -> anyhow::Result<()> {
         .load()?;
     if let Some(url) = args.database_url {
         cfg.database_url = Some(SecretString::new(url));
+    } else if let Some(url) = SecretString::from_env("DATABASE_URL")? {
+        cfg.database_url = Some(url);
     }
     if let Some(token) = args.api_token {
         cfg.api_token = Some(SecretString::new(token));
+    } else if let Some(token) = SecretString::from_env("TICKFLOW_API_TOKEN")? {
+        cfg.api_token = Some(token);
     }
     if let Some(url) = args.pulsar_admin_url {
         cfg.pulsar.admin_url = url;

@@ -59,6 +59,10 @@ async fn main() -> anyhow::Result<()> {
     }
     if let Some(token) = args.api_token {
         cfg.control.token = Some(tickflow_runtime::config::SecretString::new(token));
+    } else if let Some(token) =
+        tickflow_runtime::config::SecretString::from_env("TICKFLOW_API_TOKEN")?
+    {
+        cfg.control.token = Some(token);
     }
     if let Some(addr) = args.admin_listen {
         cfg.runtime.admin.listen = addr;

@@ -40,21 +40,6 @@ struct Args {
     admin_listen: Option<std::net::SocketAddr>,
 }
 
-/// A secret from `NAME`, or from the file named by `NAME_FILE`.
-fn secret(name: &str) -> anyhow::Result<Option<SecretString>> {
-    if let Ok(v) = std::env::var(name) {
-        return Ok(Some(SecretString::new(v.trim().to_owned())));
-    }
-    match std::env::var(format!("{name}_FILE")) {
-        Ok(path) => {
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("{name}_FILE names {path}, which cannot be read"))?;
-            Ok(Some(SecretString::new(text.trim().to_owned())))
-        }
-        Err(_) => Ok(None),
-    }
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -77,10 +62,10 @@ async fn main() -> anyhow::Result<()> {
     if let Some(url) = args.stream_url {
         cfg.oanda.stream_url = Some(url);
     }
-    if let Some(token) = secret("OANDA_API_TOKEN")? {
+    if let Some(token) = SecretString::from_env("OANDA_API_TOKEN")? {
         cfg.oanda.token = Some(token);
     }
-    if let Some(account) = secret("OANDA_ACCOUNT_ID")? {
+    if let Some(account) = SecretString::from_env("OANDA_ACCOUNT_ID")? {
         cfg.oanda.account_id = Some(account);
     }
     if let Some(url) = args.pulsar_url {
@@ -89,7 +74,7 @@ async fn main() -> anyhow::Result<()> {
     if let Some(url) = args.control_plane_url {
         cfg.control.url = Some(url);
     }
-    if let Some(token) = secret("TICKFLOW_API_TOKEN")? {
+    if let Some(token) = SecretString::from_env("TICKFLOW_API_TOKEN")? {
         cfg.control.token = Some(token);
     }
     if let Some(addr) = args.admin_listen {

@@ -42,6 +42,8 @@ async fn main() -> anyhow::Result<()> {
         .load()?;
     if let Some(url) = args.database_url {
         cfg.database.url = Some(SecretString::new(url));
+    } else if let Some(url) = SecretString::from_env("DATABASE_URL")? {
+        cfg.database.url = Some(url);
     }
     if let Some(url) = args.pulsar_url {
         cfg.pulsar.url = url;

@@ -70,6 +70,19 @@ impl Secret<String> {
         }
         Ok(Self(value))
     }
+
+    /// The secret in the variable `name` or, when that is unset, in the file named by `<name>_FILE`
+    /// (how Docker and Kubernetes secrets are mounted): `Ok(None)` when neither is set. The value
+    /// of `name` is used as it is; the file's is read as [`Secret::from_file`] does.
+    pub fn from_env(name: &str) -> Result<Option<Self>, SecretFileError> {
+        if let Ok(value) = std::env::var(name) {
+            return Ok(Some(Self(value)));
+        }
+        match std::env::var_os(format!("{name}_FILE")) {
+            Some(path) => Self::from_file(path).map(Some),
+            None => Ok(None),
+        }
+    }
 }
 
 impl<T> From<T> for Secret<T> {
