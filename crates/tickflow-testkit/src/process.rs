@@ -28,6 +28,22 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// The path of workspace binary `name` (`control-plane`, `tickctl`, ...) built beside the running
+/// test (`target/<profile>/<name>`). `cargo test --workspace` builds every binary before it runs a
+/// test; panics with what to run when the binary is missing.
+pub fn workspace_binary(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/<profile>/deps/<test> → target/<profile>
+    let dir = exe.parent().and_then(|d| d.parent()).unwrap();
+    let path = dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo build --workspace --bins` (or the whole `cargo test --workspace`) first",
+        path.display()
+    );
+    path
+}
+
 impl ServiceProcess {
     /// Starts `binary` with `env` (plus `RUST_LOG=warn`); `admin_port` is where the caller told
     /// it to serve `/readyz`. Waits until ready, at most 60 s.
@@ -57,6 +73,27 @@ impl ServiceProcess {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         service
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Stops it the way an orchestrator does (`SIGTERM`, then `SIGKILL` after `grace`); returns
+    /// whether it exited within the grace period.
+    pub async fn terminate(mut self, grace: Duration) -> bool {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
     }
 
     /// Its `/metrics` text.
