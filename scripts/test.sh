@@ -10,6 +10,8 @@ log "gate: cargo fmt --check"
 cargo fmt --all -- --check
 log "gate: cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+log "gate: deployment files (Compose schema, kustomize build, Kubernetes schemas, our rules)"
+bash scripts/deploy-check.sh
 
 started=()
 pid_alive "$STATE/postgres.pid" || started+=(postgres)
@@ -32,7 +34,7 @@ for db in $(psql "$DATABASE_URL" -Atc "SELECT datname FROM pg_database WHERE dat
   psql "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS $db" >/dev/null
 done
 
-log "tests"
+log "tests (the end-to-end test runs the workspace's binaries, which cargo test builds first)"
 export TICKFLOW_PYVENV="${TICKFLOW_PYVENV:-$CACHE/pyvenv}"
 cargo test --workspace --locked
 # This one kills and restarts the broker, so it runs alone, after everything else.
