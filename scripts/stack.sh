@@ -9,7 +9,10 @@
 #   scripts/stack.sh down     stop the services (by the PIDs this checkout recorded), then the infra
 #
 # Logs: .tickflow/logs/<service>.log. Settings for tickctl and psql: . .tickflow/env
-# Ports (override by exporting them): gRPC 50051, admin 9100..9104, venue-sim 9200..9203.
+# Ports: gRPC 50051 (TICKFLOW_GRPC_PORT); admin 9100..9104 (TICKFLOW_<SERVICE>_PORT, e.g.
+# TICKFLOW_KRAKEN_INGESTER_PORT); venue-sim admin 9200 and venues 9201..9203 (TICKFLOW_SIM_KRAKEN_PORT, ...).
+# Not <SERVICE>_..._PORT: a variable under a service's own prefix is a config key to it, and an
+# unknown key stops it.
 source "$(dirname "$0")/lib.sh"
 
 LOGS="$STATE/logs"
@@ -17,15 +20,15 @@ RUN="$STATE/run"
 mkdir -p "$LOGS" "$RUN"
 
 GRPC_PORT="${TICKFLOW_GRPC_PORT:-50051}"
-CONTROL_ADMIN_PORT="${CONTROL_PLANE_ADMIN_PORT:-9100}"
-KRAKEN_ADMIN_PORT="${KRAKEN_INGESTER_ADMIN_PORT:-9101}"
-OANDA_ADMIN_PORT="${OANDA_INGESTER_ADMIN_PORT:-9102}"
-BACKFILL_ADMIN_PORT="${DUKASCOPY_BACKFILL_ADMIN_PORT:-9103}"
-SINK_ADMIN_PORT="${TIMESCALE_SINK_ADMIN_PORT:-9104}"
-SIM_ADMIN_PORT="${VENUE_SIM_ADMIN_PORT:-9200}"
-SIM_KRAKEN_PORT="${VENUE_SIM_KRAKEN_PORT:-9201}"
-SIM_OANDA_PORT="${VENUE_SIM_OANDA_PORT:-9202}"
-SIM_DUKASCOPY_PORT="${VENUE_SIM_DUKASCOPY_PORT:-9203}"
+CONTROL_ADMIN_PORT="${TICKFLOW_CONTROL_PLANE_PORT:-9100}"
+KRAKEN_ADMIN_PORT="${TICKFLOW_KRAKEN_INGESTER_PORT:-9101}"
+OANDA_ADMIN_PORT="${TICKFLOW_OANDA_INGESTER_PORT:-9102}"
+BACKFILL_ADMIN_PORT="${TICKFLOW_DUKASCOPY_BACKFILL_PORT:-9103}"
+SINK_ADMIN_PORT="${TICKFLOW_TIMESCALE_SINK_PORT:-9104}"
+SIM_ADMIN_PORT="${TICKFLOW_VENUE_SIM_PORT:-9200}"
+SIM_KRAKEN_PORT="${TICKFLOW_SIM_KRAKEN_PORT:-9201}"
+SIM_OANDA_PORT="${TICKFLOW_SIM_OANDA_PORT:-9202}"
+SIM_DUKASCOPY_PORT="${TICKFLOW_SIM_DUKASCOPY_PORT:-9203}"
 SERVICES=(venue-sim control-plane timescale-sink dukascopy-backfill kraken-ingester oanda-ingester)
 BIN="${TICKFLOW_BIN_DIR:-$ROOT/target/release}"
 
@@ -74,7 +77,7 @@ launch() {
     log "$service is already running (pid $(cat "$pidfile"))"
     return 0
   fi
-  require_free_port "$port" "$(echo "${service}_ADMIN_PORT" | tr 'a-z-' 'A-Z_')" "$service admin"
+  require_free_port "$port" "$(echo "TICKFLOW_${service}_PORT" | tr 'a-z-' 'A-Z_')" "$service admin"
   printf '\n==== %s started %s ====\n' "$service" "$(date -u +%FT%TZ)" >>"$LOGS/$service.log"
   env "$@" RUST_LOG="${RUST_LOG:-info}" TICKFLOW_API_TOKEN_FILE="$STATE/api-token" \
     setsid "$BIN/$service" >>"$LOGS/$service.log" 2>&1 </dev/null &
@@ -124,16 +127,25 @@ start() {
   launch control-plane "${common[@]}" DATABASE_URL="$DATABASE_URL" \
     CONTROL_PLANE_LISTEN="127.0.0.1:$GRPC_PORT" CONTROL_PLANE_ADMIN_LISTEN="127.0.0.1:$CONTROL_ADMIN_PORT" \
     "${follow[@]}"
+  # Topics that exist before the stack's first start hold someone else's data (make test's):
+  # the sink and the backfill join them at their end. Their own positions are kept.
+  log "skipping data the local stack never subscribed to: $(python3 "$ROOT/scripts/skip_backlog.py" \
+    "$PULSAR_ADMIN_URL" timescale-sink market-data/realtime market-data/historical)"
+  curl -fsS -o /dev/null -X PUT -H 'Content-Type: application/json' \
+    "$PULSAR_ADMIN_URL/admin/v2/persistent/market-data/control/backfill-jobs/subscription/dukascopy-backfill" 2>/dev/null || true
   launch timescale-sink "${common[@]}" DATABASE_URL="$DATABASE_URL" \
     TIMESCALE_SINK_ADMIN_LISTEN="127.0.0.1:$SINK_ADMIN_PORT"
   local duka=()
   [ -n "$dukascopy_url" ] && duka=(DUKASCOPY_URL="$dukascopy_url")
-  launch dukascopy-backfill "${common[@]}" "${duka[@]}" \
+  # The ingesters and the backfill read Pulsar's admin URL from their own config section.
+  launch dukascopy-backfill "${common[@]}" "${duka[@]}" DUKASCOPY_BACKFILL_PULSAR__ADMIN_URL="$PULSAR_ADMIN_URL" \
     DUKASCOPY_BACKFILL_ADMIN_LISTEN="127.0.0.1:$BACKFILL_ADMIN_PORT"
   launch kraken-ingester "${common[@]}" "${control[@]}" KRAKEN_WS_URL="$kraken_url" \
+    KRAKEN_INGESTER_PULSAR__ADMIN_URL="$PULSAR_ADMIN_URL" \
     KRAKEN_INGESTER_ADMIN_LISTEN="127.0.0.1:$KRAKEN_ADMIN_PORT"
   if [ "$oanda_enabled" = 1 ]; then
     launch oanda-ingester "${common[@]}" "${control[@]}" "${oanda[@]}" \
+      OANDA_INGESTER_PULSAR__ADMIN_URL="$PULSAR_ADMIN_URL" \
       OANDA_INGESTER_ADMIN_LISTEN="127.0.0.1:$OANDA_ADMIN_PORT"
   fi
 

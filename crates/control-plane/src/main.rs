@@ -96,6 +96,12 @@ async fn main() -> anyhow::Result<()> {
     let pulsar = tickflow_pulsar::PulsarClient::connect(&cfg.pulsar, "control-plane")
         .await
         .context("control-plane cannot reach Pulsar")?;
+    // The tenant and namespaces before anything uses them: the job producer below needs
+    // `market-data/control` (on a fresh Pulsar it does not exist yet), and so does the first call.
+    // The reconcile loop keeps them there.
+    if let Err(e) = admin.provision_layout().await {
+        tracing::warn!(error = %e, "Pulsar admin unavailable at start; the reconcile loop retries");
+    }
     let jobs = control_plane::backfill::JobQueue::new(&pulsar)
         .await
         .map_err(|s| anyhow::anyhow!("cannot create the backfill job producer: {}", s.message()))?;
@@ -108,10 +114,6 @@ async fn main() -> anyhow::Result<()> {
         follow: Arc::new(control_plane::follow::Follow::new(cfg.follow())),
     };
     state.load().await?;
-    // The tenant and namespaces before the first call (the reconcile loop keeps them there).
-    if let Err(e) = admin.provision_layout().await {
-        tracing::warn!(error = %e, "Pulsar admin unavailable at start; the reconcile loop retries");
-    }
     let state_live = state.live.clone();
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
