@@ -15,3 +15,6 @@ cargo bench -p timescale-sink --bench sink
 cargo bench -p dukascopy-backfill --bench decode
 cargo bench -p dukascopy-backfill --bench e2e
 cargo bench -p control-plane --bench api
+# The whole pipeline runs the services' release binaries as processes (target/release/<name>).
+cargo build --release --locked --bins
+cargo bench -p tickflow-e2e --bench pipeline

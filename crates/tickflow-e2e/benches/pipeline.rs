@@ -4,7 +4,7 @@
 //!
 //! For each symbol count, in one run:
 //! - **sustained ticks/s, venue → committed row**: the market offers `BENCH_RATE` messages a second
-//!   in all (default 40,000; trades, and one ticker per symbol per 10 ms step) for
+//!   in all (default 80,000, more than this machine stores; trades, and one ticker per symbol per 10 ms step) for
 //!   `BENCH_SECONDS` (default 20); the rate is the rows the sink committed over that window
 //!   (`timescale_sink_rows_written_total`), measured after a 3 s warm-up.
 //! - **p99 venue event → commit** at `BENCH_LATENCY_RATE` (default 2,000 a second) for
@@ -73,13 +73,23 @@ async fn wait_written(stack: &Stack, target: f64, limit: Duration) -> Instant {
 }
 
 /// Runs the market over the subscribed symbols at `rate` messages a second in all for `seconds`.
-async fn drive(sim: &Arc<KrakenSim>, symbols: usize, rate: f64, seconds: u64) -> Arc<Sent> {
+async fn drive(
+    sim: &Arc<KrakenSim>,
+    symbols: usize,
+    rate: f64,
+    seconds: u64,
+    first_trade_id: u64,
+) -> Arc<Sent> {
     let sent = Sent::counting();
     let stop = CancellationToken::new();
-    // Each symbol also gets one ticker per 10 ms step while it trades: at most 100 a second.
+    // Every 10 ms step in which a symbol trades also sends one ticker: below 100 trades a second
+    // that is one ticker per trade, above it 100 tickers a second.
     let per_symbol = rate / symbols as f64;
-    let tickers = per_symbol.min(100.0);
-    let trades = (per_symbol - tickers).max(1.0);
+    let trades = if per_symbol <= 200.0 {
+        per_symbol / 2.0
+    } else {
+        per_symbol - 100.0
+    };
     let task = tokio::spawn(market::run_kraken(
         Arc::clone(sim),
         MarketConfig {
@@ -87,6 +97,7 @@ async fn drive(sim: &Arc<KrakenSim>, symbols: usize, rate: f64, seconds: u64) ->
             rate: trades,
             bursts: false,
             forex_hours: false,
+            first_trade_id,
             ..MarketConfig::default()
         },
         Arc::clone(&sent),
@@ -130,7 +141,7 @@ async fn anchor_sink_only(stack: &Stack, symbols: &[Symbol], count: u64) -> f64 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let seconds = env_num("BENCH_SECONDS", 20);
-    let rate = env_num("BENCH_RATE", 40_000) as f64;
+    let rate = env_num("BENCH_RATE", 80_000) as f64;
     let latency_rate = env_num("BENCH_LATENCY_RATE", 2_000) as f64;
     let run = run_id().to_ascii_uppercase();
     let sim = Arc::new(KrakenSim::start().await.unwrap());
@@ -175,7 +186,7 @@ async fn main() {
         // Sustained: offer more than the pipeline takes; count what it commits.
         let warmup = tokio::spawn({
             let sim = Arc::clone(&sim);
-            async move { drive(&sim, count, rate, seconds + 3).await }
+            async move { drive(&sim, count, rate, seconds + 3, 1).await }
         });
         tokio::time::sleep(Duration::from_secs(3)).await;
         let (w0, t0) = (written(&stack).await, Instant::now());
@@ -188,7 +199,7 @@ async fn main() {
 
         // Latency at a rate the pipeline keeps up with.
         let before = buckets(&stack.sink.metrics().await, LAG);
-        let sent = drive(&sim, count, latency_rate, seconds).await;
+        let sent = drive(&sim, count, latency_rate, seconds, 1_000_000_000).await;
         drain(&stack).await;
         let after = buckets(&stack.sink.metrics().await, LAG);
         let (bound, observed) = p99(&before, &after);

@@ -61,6 +61,9 @@ pub struct MarketConfig {
     pub forex_hours: bool,
     /// How often the market moves (messages due are sent in one batch per symbol per step).
     pub step: Duration,
+    /// The first Kraken trade id of every symbol (a second run over the same symbols starts past
+    /// the first run's ids, so its trades are new rows and not duplicates).
+    pub first_trade_id: u64,
 }
 
 impl Default for MarketConfig {
@@ -71,6 +74,7 @@ impl Default for MarketConfig {
             bursts: true,
             forex_hours: true,
             step: Duration::from_millis(10),
+            first_trade_id: 1,
         }
     }
 }
@@ -228,7 +232,7 @@ struct Pair {
 }
 
 impl Pair {
-    fn new(seed: u64, symbol: &str) -> Self {
+    fn new(seed: u64, symbol: &str, first_trade_id: u64) -> Self {
         let hash = fnv1a(symbol.as_bytes());
         // (scale, mid in points): BTC in tenths, ETH in cents, anything else around 1..500 at 4 dp.
         let (scale, mid) = match symbol {
@@ -242,7 +246,7 @@ impl Pair {
             scale,
             mid,
             step: (mid / 20_000).max(2),
-            next_trade_id: 1,
+            next_trade_id: first_trade_id,
             first: mid,
             low: mid,
             high: mid,
@@ -352,7 +356,7 @@ pub async fn run_kraken(
         for symbol in symbols {
             let pair = pairs
                 .entry(symbol.clone())
-                .or_insert_with(|| Pair::new(cfg.seed, &symbol));
+                .or_insert_with(|| Pair::new(cfg.seed, &symbol, cfg.first_trade_id));
             let rate = cfg.rate * burst_factor(&cfg, &symbol, now - started);
             let n = pair.due.take(rate, dt);
             if n == 0 {
@@ -642,8 +646,8 @@ mod tests {
 
     #[test]
     fn kraken_walks_are_deterministic_well_formed_and_numbered() {
-        let mut a = Pair::new(7, "BTC/USD");
-        let mut b = Pair::new(7, "BTC/USD");
+        let mut a = Pair::new(7, "BTC/USD", 1);
+        let mut b = Pair::new(7, "BTC/USD", 1);
         let ta = a.trades("BTC/USD", 500, "2026-11-20T10:00:00.000000Z");
         let tb = b.trades("BTC/USD", 500, "2026-11-20T10:00:00.000000Z");
         assert_eq!(ta, tb);
@@ -661,10 +665,10 @@ mod tests {
         let bid: f64 = quote.bid.parse().unwrap();
         let ask: f64 = quote.ask.parse().unwrap();
         assert!(ask > bid, "{quote:?}");
-        let mut other = Pair::new(8, "BTC/USD");
+        let mut other = Pair::new(8, "BTC/USD", 1);
         assert_ne!(
             other.trades("BTC/USD", 50, "x"),
-            Pair::new(7, "BTC/USD").trades("BTC/USD", 50, "x")
+            Pair::new(7, "BTC/USD", 1).trades("BTC/USD", 50, "x")
         );
     }
 
