@@ -44,7 +44,8 @@ admin_port() {
   esac
 }
 
-ready() { curl -fsS -o /dev/null "http://127.0.0.1:$1/readyz"; }
+ready() { curl -fs -o /dev/null "http://127.0.0.1:$1/readyz"; }
+alive() { curl -fs -o /dev/null "http://127.0.0.1:$1/healthz"; }
 
 build() {
   if [ -n "${TICKFLOW_BIN_DIR:-}" ]; then
@@ -69,8 +70,11 @@ api_token() {
 
 # launch SERVICE VAR=VALUE...: start SERVICE in the background with the given environment, logging
 # to .tickflow/logs/SERVICE.log, its PID in .tickflow/run/SERVICE.pid; wait until it is ready.
+# With WAIT=alive, wait only until it answers /healthz (a live ingester is ready once its venue
+# answers, and an unreachable venue must not stop `make up`).
 launch() {
   local service=$1; shift
+  local wait=${WAIT:-ready}
   local pidfile="$RUN/$service.pid" port
   port=$(admin_port "$service")
   if pid_alive "$pidfile"; then
@@ -82,9 +86,12 @@ launch() {
   env "$@" RUST_LOG="${RUST_LOG:-info}" TICKFLOW_API_TOKEN_FILE="$STATE/api-token" \
     setsid "$BIN/$service" >>"$LOGS/$service.log" 2>&1 </dev/null &
   echo $! >"$pidfile"
-  if ! wait_until 90 "$service is ready on :$port" ready "$port"; then
+  if ! wait_until 90 "$service is $wait on :$port" "$wait" "$port"; then
     tail -n 30 "$LOGS/$service.log" >&2 || true
-    die "$service did not become ready within 90 s; its log is $LOGS/$service.log"
+    die "$service did not become $wait within 90 s; its log is $LOGS/$service.log"
+  fi
+  if [ "$wait" = alive ] && ! wait_until 15 "$service is ready on :$port" ready "$port"; then
+    log "$service runs but is not ready yet: $(curl -s "http://127.0.0.1:$port/readyz" | head -c 300) (make status; its log is $LOGS/$service.log)"
   fi
 }
 
@@ -140,11 +147,13 @@ start() {
   # The ingesters and the backfill read Pulsar's admin URL from their own config section.
   launch dukascopy-backfill "${common[@]}" "${duka[@]}" DUKASCOPY_BACKFILL_PULSAR__ADMIN_URL="$PULSAR_ADMIN_URL" \
     DUKASCOPY_BACKFILL_ADMIN_LISTEN="127.0.0.1:$BACKFILL_ADMIN_PORT"
-  launch kraken-ingester "${common[@]}" "${control[@]}" KRAKEN_WS_URL="$kraken_url" \
+  local ingester_wait=ready
+  [ "$mode" = live ] && ingester_wait=alive
+  WAIT=$ingester_wait launch kraken-ingester "${common[@]}" "${control[@]}" KRAKEN_WS_URL="$kraken_url" \
     KRAKEN_INGESTER_PULSAR__ADMIN_URL="$PULSAR_ADMIN_URL" \
     KRAKEN_INGESTER_ADMIN_LISTEN="127.0.0.1:$KRAKEN_ADMIN_PORT"
   if [ "$oanda_enabled" = 1 ]; then
-    launch oanda-ingester "${common[@]}" "${control[@]}" "${oanda[@]}" \
+    WAIT=$ingester_wait launch oanda-ingester "${common[@]}" "${control[@]}" "${oanda[@]}" \
       OANDA_INGESTER_PULSAR__ADMIN_URL="$PULSAR_ADMIN_URL" \
       OANDA_INGESTER_ADMIN_LISTEN="127.0.0.1:$OANDA_ADMIN_PORT"
   fi
