@@ -73,6 +73,14 @@
 //!   [`requests_for`](dukascopy::DukascopySim::requests_for),
 //!   [`max_in_flight`](dukascopy::DukascopySim::max_in_flight). The simulator is a cheap, clonable
 //!   handle; the server stops when the last clone is dropped.
+//!
+//! * [`market`]: a live market over the three: deterministic random walks with spreads and bursts
+//!   for every Kraken symbol and OANDA instrument a client asks for (OANDA quiet while the forex
+//!   week is closed), generated Dukascopy history published hour by hour, and a [`market::Sent`]
+//!   record of everything sent for tests to compare the database with.
+//!
+//! The `venue-sim` binary runs all three on fixed ports with that market: the venues of `make demo`,
+//! of the docker-compose demo and of the Kubernetes dev overlay (`venue-sim --help`).
 
 pub mod dukascopy;
 pub mod kraken;
