@@ -28,13 +28,15 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use tickflow_pulsar::{Namespace, TopicName};
-use tickflow_schema::{Decimal, Side, Source, Symbol, Tick, TickKind, Trade, UnixNanos};
+use tickflow_schema::{Source, Symbol, TickKind};
 use venue_sim::kraken::KrakenSim;
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 use common::{pulsar_config, sim_trade};
-use tickflow_testkit::process::{ServiceProcess, buckets, direct_publish, free_port, p99, value};
+use tickflow_testkit::process::{
+    ServiceProcess, buckets, direct_publish, free_port, p99, synthetic_trade, value,
+};
 
 const SYMBOLS: usize = 100;
 
@@ -89,19 +91,7 @@ async fn anchor_direct_publish(symbols: &[Symbol], count: u64) -> f64 {
         .collect();
     direct_publish(&topics, count, |i| {
         let idx = usize::try_from(i).unwrap() % symbols.len();
-        let id = i / SYMBOLS as u64 + 1;
-        Tick::Trade(Trade {
-            source: Source::Kraken,
-            symbol: symbols[idx].clone(),
-            venue_symbol: symbols[idx].as_str().into(),
-            event_time: UnixNanos::now(),
-            received_at: UnixNanos::now(),
-            price: Decimal::from_str_exact(&format!("{}.{}", 108_000 + id % 997, id % 10)).unwrap(),
-            size: Decimal::from_str_exact(&format!("0.{:08}", 1 + id * 7_919 % 99_999_999))
-                .unwrap(),
-            side: Side::Buy,
-            trade_id: id.to_string().into(),
-        })
+        synthetic_trade(&symbols[idx], i / SYMBOLS as u64 + 1)
     })
     .await
 }

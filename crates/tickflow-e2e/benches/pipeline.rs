@@ -31,8 +31,8 @@ use std::time::{Duration, Instant};
 
 use tickflow_e2e::{Stack, StackConfig, run_id};
 use tickflow_pulsar::{Namespace, TopicName};
-use tickflow_schema::{Decimal, Side, Source, Symbol, Tick, TickKind, Trade, UnixNanos};
-use tickflow_testkit::process::{buckets, direct_publish, p99, value};
+use tickflow_schema::{Source, Symbol, TickKind};
+use tickflow_testkit::process::{buckets, direct_publish, p99, synthetic_trade, value};
 use tokio_util::sync::CancellationToken;
 use venue_sim::dukascopy::DukascopySim;
 use venue_sim::kraken::KrakenSim;
@@ -119,19 +119,7 @@ async fn anchor_sink_only(stack: &Stack, symbols: &[Symbol], count: u64) -> f64 
     let n = symbols.len() as u64;
     direct_publish(&topics, count, |i| {
         let idx = usize::try_from(i % n).unwrap();
-        let id = 10_000_000 + i / n;
-        Tick::Trade(Trade {
-            source: Source::Kraken,
-            symbol: symbols[idx].clone(),
-            venue_symbol: symbols[idx].as_str().into(),
-            event_time: UnixNanos::now(),
-            received_at: UnixNanos::now(),
-            price: Decimal::from_str_exact(&format!("{}.{}", 108_000 + id % 997, id % 10)).unwrap(),
-            size: Decimal::from_str_exact(&format!("0.{:08}", 1 + id * 7_919 % 99_999_999))
-                .unwrap(),
-            side: Side::Buy,
-            trade_id: id.to_string().into(),
-        })
+        synthetic_trade(&symbols[idx], 10_000_000 + i / n)
     })
     .await;
     let done = wait_written(stack, before + count as f64, Duration::from_secs(600)).await;

@@ -217,3 +217,20 @@ pub async fn direct_publish(
     }
     rate
 }
+
+/// A synthetic Kraken trade for the anchors of the end-to-end benchmarks: trade `id` of `symbol`,
+/// stamped now, with a price and size that vary with `id`.
+pub fn synthetic_trade(symbol: &tickflow_schema::Symbol, id: u64) -> tickflow_schema::Tick {
+    use tickflow_schema::{Decimal, Side, Source, Tick, Trade, UnixNanos};
+    Tick::Trade(Trade {
+        source: Source::Kraken,
+        symbol: symbol.clone(),
+        venue_symbol: symbol.as_str().into(),
+        event_time: UnixNanos::now(),
+        received_at: UnixNanos::now(),
+        price: Decimal::from_str_exact(&format!("{}.{}", 108_000 + id % 997, id % 10)).unwrap(),
+        size: Decimal::from_str_exact(&format!("0.{:08}", 1 + id * 7_919 % 99_999_999)).unwrap(),
+        side: Side::Buy,
+        trade_id: id.to_string().into(),
+    })
+}

@@ -328,6 +328,40 @@ impl Pair {
     }
 }
 
+/// The market's clock: a tick every [`MarketConfig::step`] (late ticks delay the next), the time
+/// since the previous one and since the start.
+struct Steps {
+    interval: tokio::time::Interval,
+    started: Instant,
+    last: Instant,
+}
+
+impl Steps {
+    fn new(step: Duration) -> Self {
+        let mut interval = tokio::time::interval(step);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let now = Instant::now();
+        Self {
+            interval,
+            started: now,
+            last: now,
+        }
+    }
+
+    /// Waits for the next step: (time since the previous step, time since the start), or `None`
+    /// once `shutdown` is cancelled.
+    async fn next(&mut self, shutdown: &CancellationToken) -> Option<(Duration, Duration)> {
+        tokio::select! {
+            () = shutdown.cancelled() => return None,
+            _ = self.interval.tick() => {}
+        }
+        let now = Instant::now();
+        let dt = now - self.last;
+        self.last = now;
+        Some((dt, now - self.started))
+    }
+}
+
 /// Drives `sim` until `shutdown`: trades and a ticker for every subscribed symbol, every step.
 pub async fn run_kraken(
     sim: Arc<KrakenSim>,
@@ -335,19 +369,9 @@ pub async fn run_kraken(
     sent: Arc<Sent>,
     shutdown: CancellationToken,
 ) {
-    let started = Instant::now();
     let mut pairs: HashMap<String, Pair> = HashMap::new();
-    let mut last = Instant::now();
-    let mut ticker = tokio::time::interval(cfg.step);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            _ = ticker.tick() => {}
-        }
-        let now = Instant::now();
-        let dt = now - last;
-        last = now;
+    let mut steps = Steps::new(cfg.step);
+    while let Some((dt, elapsed)) = steps.next(&shutdown).await {
         let symbols: BTreeSet<String> = sim
             .subscribed("trade")
             .into_iter()
@@ -357,7 +381,7 @@ pub async fn run_kraken(
             let pair = pairs
                 .entry(symbol.clone())
                 .or_insert_with(|| Pair::new(cfg.seed, &symbol, cfg.first_trade_id));
-            let rate = cfg.rate * burst_factor(&cfg, &symbol, now - started);
+            let rate = cfg.rate * burst_factor(&cfg, &symbol, elapsed);
             let n = pair.due.take(rate, dt);
             if n == 0 {
                 continue;
@@ -436,19 +460,9 @@ pub async fn run_oanda(
     shutdown: CancellationToken,
 ) {
     let calendar = ForexCalendar::standard();
-    let started = Instant::now();
     let mut instruments: HashMap<String, Instrument> = HashMap::new();
-    let mut last = Instant::now();
-    let mut ticker = tokio::time::interval(cfg.step);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            _ = ticker.tick() => {}
-        }
-        let now = Instant::now();
-        let dt = now - last;
-        last = now;
+    let mut steps = Steps::new(cfg.step);
+    while let Some((dt, elapsed)) = steps.next(&shutdown).await {
         if cfg.forex_hours && !calendar.is_open(UnixNanos::now()) {
             continue;
         }
@@ -457,7 +471,7 @@ pub async fn run_oanda(
             let instrument = instruments
                 .entry(name.clone())
                 .or_insert_with(|| Instrument::new(cfg.seed, &name));
-            let rate = cfg.rate * burst_factor(&cfg, &name, now - started);
+            let rate = cfg.rate * burst_factor(&cfg, &name, elapsed);
             let n = instrument.due.take(rate, dt);
             if n == 0 {
                 continue;
