@@ -1,10 +1,37 @@
 //! Small helpers shared by the simulators.
 
+use std::net::SocketAddr;
 use std::sync::{Mutex, MutexGuard};
+
+use axum::Router;
+use axum::serve::ListenerExt as _;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 /// Locks a mutex, tolerating poisoning (the data is plain bookkeeping).
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Binds `addr` and serves `app` over HTTP/1.1 (no Nagle delay) until `shutdown` is cancelled;
+/// returns the bound address. The HTTP simulators' common start.
+pub(crate) async fn serve_http(
+    addr: SocketAddr,
+    app: Router,
+    shutdown: CancellationToken,
+) -> std::io::Result<SocketAddr> {
+    let listener = TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    tokio::spawn(async move {
+        // Serving only ends at shutdown; accept errors are handled inside `serve`.
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await;
+    });
+    Ok(addr)
 }
 
 /// Appends `s` as a JSON string literal (quoted and escaped).

@@ -57,12 +57,10 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse as _, Response};
 use axum::routing::get;
-use axum::serve::ListenerExt as _;
 use bytes::Bytes;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::util::lock;
+use crate::util::{lock, serve_http};
 
 pub use self::codec::{
     SimTick, TICK_RECORD_LEN, bi5_path, encode_bi5, encode_json, json_code, json_path,
@@ -200,24 +198,13 @@ impl DukascopySim {
     /// Binds `addr` (port 0 picks a free port) and starts serving: how the `venue-sim` binary
     /// serves on a fixed port or on every interface. Must be called inside a Tokio runtime.
     pub async fn start_on(addr: SocketAddr) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(addr).await?;
-        let addr = listener.local_addr()?;
         let inner = Arc::new(Inner::new());
         let app = Router::new()
             .route("/datafeed/{*rest}", get(bi5_handler))
             .route("/v1/ticks/{*rest}", get(json_handler))
             .fallback(not_found)
             .with_state(Arc::clone(&inner));
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        let shutdown = inner.token.clone().cancelled_owned();
-        tokio::spawn(async move {
-            // Serving only ends at shutdown; accept errors are handled inside `serve`.
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await;
-        });
+        let addr = serve_http(addr, app, inner.token.clone()).await?;
         Ok(Self {
             handle: Arc::new(Handle { inner, addr }),
         })

@@ -47,14 +47,12 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse as _, Response};
 use axum::routing::get;
-use axum::serve::ListenerExt as _;
 use bytes::{Bytes, BytesMut};
-use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::util::lock;
+use crate::util::{lock, serve_http};
 
 pub use self::chunker::Chunking;
 pub use self::lines::{SimPrice, random_walk};
@@ -126,23 +124,12 @@ impl OandaSim {
     /// Binds `addr` (port 0 picks a free port) and starts serving: how the `venue-sim` binary
     /// serves on a fixed port or on every interface. Must be called inside a Tokio runtime.
     pub async fn start_on(addr: SocketAddr) -> std::io::Result<OandaSim> {
-        let listener = TcpListener::bind(addr).await?;
-        let addr = listener.local_addr()?;
         let inner = Arc::new(Inner::new());
         let app = Router::new()
             .route("/v3/accounts/{account}/pricing/stream", get(stream_handler))
             .fallback(not_found)
             .with_state(Arc::clone(&inner));
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        let shutdown = inner.token.clone().cancelled_owned();
-        tokio::spawn(async move {
-            // Serving only ends at shutdown; accept errors are handled inside `serve`.
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await;
-        });
+        let addr = serve_http(addr, app, inner.token.clone()).await?;
         Ok(OandaSim { inner, addr })
     }
 
