@@ -200,7 +200,8 @@ summary() {
 tickflow is running ($1). Logs: $LOGS/<service>.log   Stop: make down
 
   . .tickflow/env                         # endpoints, token and PATH for tickctl
-  tickctl symbols list                    # symbols, owner replica, last tick, ticks/s
+  tickctl symbols list                    # symbols, sources, the replica that owns each
+  tickctl symbols show BTC/USD            # last tick, ticks/s, the venue's last error
   tickctl tail BTC/USD                    # live ticks as they are published
   tickctl backfill list                   # history jobs and their progress
   psql "\$DATABASE_URL" -c "SELECT symbol, count(*), max(time) FROM trades GROUP BY symbol"
