@@ -387,12 +387,14 @@ async fn the_whole_pipeline_stores_what_the_venues_sent_through_scaling() {
     // One replica → three: the symbols spread, all of them still served.
     stack.add_kraken_replica().await;
     stack.add_kraken_replica().await;
+    // Rendezvous hashing may leave a replica without symbols (12 symbols, 3 replicas: rarely),
+    // so the spread is "the first replica gave some away and every symbol is subscribed once".
     until(
         Duration::from_secs(60),
         "symbols spread over three replicas",
         || async {
             let s = subscribed(&stack).await;
-            s.iter().all(|n| *n > 0.0) && s.iter().sum::<f64>() == KRAKEN_SYMBOLS as f64
+            s[0] < KRAKEN_SYMBOLS as f64 && s.iter().sum::<f64>() == KRAKEN_SYMBOLS as f64
         },
     )
     .await;
@@ -404,12 +406,17 @@ async fn the_whole_pipeline_stores_what_the_venues_sent_through_scaling() {
     )
     .await;
 
-    // Three → one: one replica dies (SIGKILL), one is scaled down (SIGTERM).
+    // Three → one: one replica dies (SIGKILL), one is scaled down (SIGTERM). The one that dies is
+    // the newer replica holding more symbols.
     let per_replica = subscribed(&stack).await;
-    let graceful = stack.kraken.pop().unwrap();
-    let died = stack.kraken.pop().unwrap();
+    let third = stack.kraken.pop().unwrap();
+    let second = stack.kraken.pop().unwrap();
+    let (died, graceful, died_symbols) = if per_replica[1] >= per_replica[2] {
+        (second, third, per_replica[1])
+    } else {
+        (third, second, per_replica[2])
+    };
     let died_pid = died.pid();
-    let died_symbols = per_replica[1];
     drop(died);
     assert!(
         graceful.terminate(Duration::from_secs(15)).await,
