@@ -117,6 +117,8 @@ pub struct SubscriptionStats {
     pub unacked_messages: i64,
     /// Redeliveries per second.
     pub msg_rate_redeliver: f64,
+    /// The consumers attached to it (one entry each, as the broker reports them).
+    pub consumers: Vec<serde_json::Value>,
 }
 
 /// The admin client. Cheap to clone.

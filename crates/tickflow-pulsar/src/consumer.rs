@@ -130,13 +130,125 @@ impl Delivery {
     }
 }
 
+type RawConsumer = pulsar::Consumer<Vec<u8>, pulsar::TokioExecutor>;
+
 /// Receives ticks on a subscription. Reconnects as the client does: for ever, capped backoff.
 ///
-/// A topic pattern over several namespaces is one inner consumer per namespace (the Rust
-/// client looks a pattern up in a single namespace), all on the same subscription; their
-/// messages are merged and each acknowledgement goes back to the consumer that delivered it.
+/// It is a set of inner consumers, all on the same subscription; their messages are merged and
+/// each acknowledgement goes back to the consumer that delivered it.
+///
+/// A topic pattern is expanded here and not by the Rust client's own regex refresh: that one
+/// starts a new round of subscriptions every `refresh` and drops the round still in flight, and a
+/// dropped round leaves consumers registered on the broker that never ask for messages. On a
+/// Key_Shared subscription such a consumer owns a share of the key ranges, so the messages of
+/// those keys stall (seen as the sink missing a symbol's last trades after a broker restart).
+/// Instead, one background task lists the namespaces every `refresh` and subscribes to the new
+/// topics that match, each round finished before the next one starts, and hands the new
+/// consumer over.
 pub struct TickConsumer {
-    inner: Vec<pulsar::Consumer<Vec<u8>, pulsar::TokioExecutor>>,
+    inner: Vec<RawConsumer>,
+    /// Consumers for topics the pattern matched after the start.
+    discovered: Option<tokio::sync::mpsc::Receiver<RawConsumer>>,
+    /// The task that finds them; stopped with the consumer.
+    discovery: Option<tokio::task::AbortHandle>,
+}
+
+impl Drop for TickConsumer {
+    fn drop(&mut self) {
+        if let Some(task) = &self.discovery {
+            task.abort();
+        }
+    }
+}
+
+/// How every inner consumer of one [`TickConsumer`] is made.
+#[derive(Clone)]
+struct Recipe {
+    pulsar: pulsar::Pulsar<pulsar::TokioExecutor>,
+    subscription: String,
+    sub_type: pulsar::SubType,
+    batch_size: u32,
+    options: pulsar::ConsumerOptions,
+    consumer_name: Option<String>,
+}
+
+impl Recipe {
+    async fn subscribe(&self, topics: Vec<String>) -> Result<RawConsumer, PulsarError> {
+        let mut b = self
+            .pulsar
+            .consumer()
+            .with_subscription(self.subscription.clone())
+            .with_subscription_type(self.sub_type)
+            .with_batch_size(self.batch_size)
+            .with_options(self.options.clone())
+            .with_topics(topics);
+        if let Some(name) = &self.consumer_name {
+            b = b.with_consumer_name(name.clone());
+        }
+        b.build().await.map_err(PulsarError::client("subscribe"))
+    }
+}
+
+/// The topics of `namespaces` whose full name matches `regex`, sorted.
+async fn matching_topics(
+    pulsar: &pulsar::Pulsar<pulsar::TokioExecutor>,
+    namespaces: &[Namespace],
+    regex: &regex::Regex,
+) -> Result<Vec<String>, PulsarError> {
+    let mut out = Vec::new();
+    for ns in namespaces {
+        let topics = pulsar
+            .get_topics_of_namespace(
+                ns.qualified(),
+                pulsar::message::proto::command_get_topics_of_namespace::Mode::Persistent,
+            )
+            .await
+            .map_err(PulsarError::client("list topics"))?;
+        out.extend(topics.into_iter().filter(|t| regex.is_match(t)));
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// Every `refresh`, subscribes to the topics matching the pattern that are not in `known` yet and
+/// sends the consumer on; ends when the [`TickConsumer`] is gone.
+async fn discover(
+    recipe: Recipe,
+    namespaces: Vec<Namespace>,
+    regex: regex::Regex,
+    refresh: Duration,
+    mut known: std::collections::BTreeSet<String>,
+    found: tokio::sync::mpsc::Sender<RawConsumer>,
+) {
+    loop {
+        tokio::time::sleep(refresh).await;
+        if found.is_closed() {
+            return;
+        }
+        let new: Vec<String> = match matching_topics(&recipe.pulsar, &namespaces, &regex).await {
+            Ok(topics) => topics.into_iter().filter(|t| !known.contains(t)).collect(),
+            Err(error) => {
+                tracing::warn!(%error, "cannot list topics for the pattern; trying again at the next refresh");
+                continue;
+            }
+        };
+        if new.is_empty() {
+            continue;
+        }
+        match recipe.subscribe(new.clone()).await {
+            Ok(consumer) => {
+                tracing::info!(topics = ?new, "subscribed to new topics matching the pattern");
+                known.extend(new);
+                if found.send(consumer).await.is_err() {
+                    return;
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, topics = ?new, "cannot subscribe to new topics; trying again at the next refresh");
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for TickConsumer {
@@ -173,99 +285,109 @@ impl TickConsumer {
             durable: Some(durable),
             ..Default::default()
         };
-        let builder = || {
-            let mut b = client
-                .raw()
-                .consumer()
-                .with_subscription(spec.subscription.clone())
-                .with_subscription_type(spec.sub_type.into())
-                .with_batch_size(client.config().receiver_queue.max(1))
-                .with_options(options.clone());
-            if let Some(name) = &spec.consumer_name {
-                b = b.with_consumer_name(name.clone());
-            }
-            b
+        let recipe = Recipe {
+            pulsar: client.raw().clone(),
+            subscription: spec.subscription.clone(),
+            sub_type: spec.sub_type.into(),
+            batch_size: client.config().receiver_queue.max(1),
+            options,
+            consumer_name: spec.consumer_name.clone(),
         };
-        let mut inner = Vec::new();
         match &spec.topics {
             TopicSelection::Topics(topics) => {
-                let consumer = builder()
-                    .with_topics(topics.iter().map(ToString::to_string))
-                    .build()
-                    .await
-                    .map_err(PulsarError::client("subscribe"))?;
-                inner.push(consumer);
+                let consumer = recipe
+                    .subscribe(topics.iter().map(ToString::to_string).collect())
+                    .await?;
+                Ok(Self {
+                    inner: vec![consumer],
+                    discovered: None,
+                    discovery: None,
+                })
             }
             TopicSelection::Pattern {
                 namespaces,
                 pattern,
                 refresh,
             } => {
+                if namespaces.is_empty() {
+                    return Err(PulsarError::Client {
+                        op: "subscribe",
+                        source: pulsar::Error::Custom(
+                            "a topic pattern needs at least one namespace".into(),
+                        ),
+                    });
+                }
                 let regex = regex::Regex::new(pattern).map_err(|e| PulsarError::Client {
                     op: "compile topic pattern",
                     source: pulsar::Error::Custom(e.to_string()),
                 })?;
-                for ns in namespaces {
-                    let consumer = builder()
-                        .with_topic_regex(regex.clone())
-                        .with_topic_refresh(*refresh)
-                        .with_lookup_namespace(ns.qualified())
-                        .build()
-                        .await
-                        .map_err(PulsarError::client("subscribe"))?;
+                let topics = matching_topics(&recipe.pulsar, namespaces, &regex).await?;
+                let mut inner = Vec::new();
+                if !topics.is_empty() {
+                    inner.push(recipe.subscribe(topics.clone()).await?);
+                }
+                let (found, discovered) = tokio::sync::mpsc::channel(4);
+                let task = tokio::spawn(discover(
+                    recipe,
+                    namespaces.clone(),
+                    regex,
+                    *refresh,
+                    topics.into_iter().collect(),
+                    found,
+                ));
+                Ok(Self {
+                    inner,
+                    discovered: Some(discovered),
+                    discovery: Some(task.abort_handle()),
+                })
+            }
+        }
+    }
+
+    /// The next message; `None` when the consumer was closed. Cancel-safe: a message is only
+    /// taken when it is returned.
+    pub async fn next(&mut self) -> Option<Result<Delivery, PulsarError>> {
+        loop {
+            let Self {
+                inner, discovered, ..
+            } = self;
+            let found = async {
+                match discovered {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            if inner.is_empty() {
+                // A pattern that matches nothing yet: wait for its first topics.
+                match found.await {
+                    Some(consumer) => {
+                        inner.push(consumer);
+                        continue;
+                    }
+                    None => return None,
+                }
+            }
+            tokio::select! {
+                biased;
+                Some(consumer) = found => {
                     inner.push(consumer);
                 }
-            }
-        }
-        if inner.is_empty() {
-            return Err(PulsarError::Client {
-                op: "subscribe",
-                source: pulsar::Error::Custom(
-                    "a topic pattern needs at least one namespace".into(),
-                ),
-            });
-        }
-        Ok(Self { inner })
-    }
-
-    /// The next message; `None` when the consumer was closed.
-    pub async fn next(&mut self) -> Option<Result<Delivery, PulsarError>> {
-        let (msg, from) = if self.inner.len() == 1 {
-            (self.inner.first_mut()?.next().await?, 0)
-        } else {
-            // The first inner consumer with a message; a closed one is skipped unless all are.
-            let mut open: Vec<usize> = (0..self.inner.len()).collect();
-            loop {
-                if open.is_empty() {
-                    return None;
-                }
-                let nexts = self
-                    .inner
-                    .iter_mut()
-                    .enumerate()
-                    .filter(|(i, _)| open.contains(i))
-                    .map(|(i, c)| Box::pin(async move { (c.next().await, i) }));
-                let ((msg, i), _, _) = futures::future::select_all(nexts).await;
-                match msg {
-                    Some(m) => break (m, i),
-                    None => open.retain(|&j| j != i),
+                next = next_message(inner) => {
+                    let (msg, from) = next?;
+                    return Some(msg.map_err(PulsarError::client("receive")).map(|message| {
+                        let tick = Tick::decode(&message.payload.data);
+                        Delivery {
+                            message,
+                            from,
+                            tick,
+                        }
+                    }));
                 }
             }
-        };
-        Some(msg.map_err(PulsarError::client("receive")).map(|message| {
-            let tick = Tick::decode(&message.payload.data);
-            Delivery {
-                message,
-                from,
-                tick,
-            }
-        }))
+        }
     }
 
-    fn delivered_by(
-        &mut self,
-        delivery: &Delivery,
-    ) -> Result<&mut pulsar::Consumer<Vec<u8>, pulsar::TokioExecutor>, PulsarError> {
+    fn delivered_by(&mut self, delivery: &Delivery) -> Result<&mut RawConsumer, PulsarError> {
         self.inner
             .get_mut(delivery.from)
             .ok_or_else(|| PulsarError::Client {
@@ -302,12 +424,48 @@ impl TickConsumer {
     }
 
     /// Closes the consumer on the broker.
-    pub async fn close(self) -> Result<(), PulsarError> {
-        for mut c in self.inner {
+    pub async fn close(mut self) -> Result<(), PulsarError> {
+        if let Some(task) = self.discovery.take() {
+            task.abort();
+        }
+        for mut c in std::mem::take(&mut self.inner) {
             c.close()
                 .await
                 .map_err(PulsarError::client("close consumer"))?;
         }
         Ok(())
+    }
+}
+
+/// The next message of the first inner consumer that has one (a closed one is skipped unless all
+/// are), and which one it was; `None` when all are closed.
+#[allow(
+    clippy::type_complexity,
+    reason = "the client's message result and the index of the consumer"
+)]
+async fn next_message(
+    inner: &mut [RawConsumer],
+) -> Option<(
+    Result<pulsar::consumer::Message<Vec<u8>>, pulsar::Error>,
+    usize,
+)> {
+    if let [only] = inner {
+        return Some((only.next().await?, 0));
+    }
+    let mut open: Vec<usize> = (0..inner.len()).collect();
+    loop {
+        if open.is_empty() {
+            return None;
+        }
+        let nexts = inner
+            .iter_mut()
+            .enumerate()
+            .filter(|(i, _)| open.contains(i))
+            .map(|(i, c)| Box::pin(async move { (c.next().await, i) }));
+        let ((msg, i), _, _) = futures::future::select_all(nexts).await;
+        match msg {
+            Some(m) => return Some((m, i)),
+            None => open.retain(|&j| j != i),
+        }
     }
 }
