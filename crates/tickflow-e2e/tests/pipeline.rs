@@ -209,7 +209,10 @@ async fn check_tickers(stack: &Stack, sent: &Sent, symbol: &str) -> usize {
             recorded
                 .iter()
                 .any(|(f, to, _)| *f <= at + 999 && at <= *to),
-            "{symbol}: ticker {cols:?} at {us} µs is neither stored nor inside a recorded gap"
+            "{symbol}: ticker {cols:?} at {us} µs is neither stored nor inside a recorded gap \
+             ({recorded:?}); {} of its {} tickers stored",
+            stored.len(),
+            sent.len()
         );
     }
     missing
@@ -407,16 +410,27 @@ async fn the_whole_pipeline_stores_what_the_venues_sent_through_scaling() {
     .await;
 
     // Three → one: one replica dies (SIGKILL), one is scaled down (SIGTERM). The one that dies is
-    // the newer replica holding more symbols.
+    // the newer replica holding more symbols; which symbols it holds is what the control plane says.
     let per_replica = subscribed(&stack).await;
     let third = stack.kraken.pop().unwrap();
     let second = stack.kraken.pop().unwrap();
-    let (died, graceful, died_symbols) = if per_replica[1] >= per_replica[2] {
-        (second, third, per_replica[1])
+    let (died, graceful) = if per_replica[1] >= per_replica[2] {
+        (second, third)
     } else {
-        (third, second, per_replica[2])
+        (third, second)
     };
     let died_pid = died.pid();
+    let owned = stack.tickctl_ok(&["symbols", "list"]).await;
+    let died_owned: Vec<String> = owned
+        .lines()
+        .filter(|l| l.contains(&format!(" kraken-{died_pid}-")))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+        .collect();
+    assert!(
+        !died_owned.is_empty(),
+        "the replica to kill owns no symbol:\n{owned}"
+    );
+    let died_at = UnixNanos::now().0;
     drop(died);
     assert!(
         graceful.terminate(Duration::from_secs(15)).await,
@@ -448,12 +462,31 @@ async fn the_whole_pipeline_stores_what_the_venues_sent_through_scaling() {
                 .map_or(0, |t| t.trade_id as i64)
         })
         .collect();
-    until(
-        Duration::from_secs(60),
-        "the last trade of every symbol stored",
-        || async { newest(&stack, &kraken_symbols).await == last_ids },
-    )
-    .await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let stored = newest(&stack, &kraken_symbols).await;
+        if stored == last_ids {
+            break;
+        }
+        if Instant::now() > deadline {
+            let mut behind = Vec::new();
+            for (i, s) in kraken_symbols.iter().enumerate() {
+                if stored[i] != last_ids[i] {
+                    behind.push(format!(
+                        "{s}: stored up to {}, sent up to {}; gaps {:?}",
+                        stored[i],
+                        last_ids[i],
+                        gaps(&stack, "kraken", s, "trade").await
+                    ));
+                }
+            }
+            panic!(
+                "not within 60 s: the last trade of every symbol stored: {behind:#?}\nsymbols:\n{}",
+                stack.tickctl_ok(&["symbols", "list"]).await
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let fx_sent = sent.oanda_prices(&fx_instrument);
     until(
         Duration::from_secs(60),
@@ -481,20 +514,24 @@ async fn the_whole_pipeline_stores_what_the_venues_sent_through_scaling() {
     println!(
         "{total} trades sent, {missing_trades} inside recorded gaps; {missing_quotes} tickers in gaps"
     );
-    let died_gaps = sqlx::query_scalar::<_, i64>(
-        "SELECT count(DISTINCT symbol)::bigint FROM gaps WHERE source = 'kraken' AND kind = 'trade' \
-         AND reason = 'handover' AND detail LIKE $1",
-    )
-    .bind(format!("%kraken-{died_pid}-%"))
-    .fetch_one(&stack.db)
-    .await
-    .unwrap();
-    // Its own symbols, and any the scaled-down replica handed it in the moment before its death
-    // was noticed.
-    assert!(
-        died_gaps as f64 >= died_symbols && died_symbols > 0.0,
-        "every symbol of the replica that died has a handover gap: {died_gaps} gaps, it had {died_symbols}"
-    );
+    // Where the replica died, a gap: every symbol it owned has a handover gap from then on (naming
+    // it, or the scaled-down replica if that one held the symbol for a moment before it left too).
+    for symbol in &died_owned {
+        let handovers = sqlx::query_scalar::<_, i64>(
+            "SELECT count(*)::bigint FROM gaps WHERE source = 'kraken' AND symbol = $1 \
+             AND kind = 'trade' AND reason = 'handover' AND to_time >= to_timestamp($2::float8 / 1e9)",
+        )
+        .bind(symbol)
+        .bind(died_at as f64)
+        .fetch_one(&stack.db)
+        .await
+        .unwrap();
+        assert!(
+            handovers > 0,
+            "{symbol}, owned by the replica that died, has no handover gap: {:?}",
+            gaps(&stack, "kraken", symbol, "trade").await
+        );
+    }
 
     // OANDA: every price, exactly.
     let stored = rows(
